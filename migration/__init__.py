@@ -1,0 +1,1 @@
+"""Tooling around the dbt migration: fixtures, the monolith FDW attach, the report."""

@@ -1,0 +1,133 @@
+-- One row per entry of every source row's `images` array, both JSON shapes
+-- normalised to one, with the target image id, the reason (if any) the image
+-- cannot be migrated, and its display_order among the listing's migrated images.
+
+with
+
+listings as (
+
+    select * from {{ ref('int_listings_validated') }}
+
+),
+
+unnested as (
+
+    select
+        listings.listing_id,
+        listings.source_type,
+        listings.source_id as source_listing_id,
+        listings.rejection_reason as listing_rejection_reason,
+        image.position as source_position,
+        image.entry
+    from listings
+    cross join lateral jsonb_array_elements(listings.images) with ordinality as image (entry, position)
+
+),
+
+normalised as (
+
+    -- C2C: {id, file_path, file_name, public_url, is_main, storage_type}
+    -- B2C: {id, image_url, thumbnail_url, is_default, display_order}
+    select
+        listing_id,
+        source_type,
+        source_listing_id,
+        listing_rejection_reason,
+        source_position,
+        entry,
+        (entry ->> 'id')::bigint as source_image_id,
+        case source_type
+            when 'c2c' then entry ->> 'public_url'
+            else entry ->> 'image_url'
+        end as url,
+        entry ->> 'thumbnail_url' as thumbnail_url,
+        entry ->> 'file_path' as file_path,
+        entry ->> 'file_name' as file_name,
+        entry ->> 'storage_type' as storage_type,
+        coalesce(
+            case source_type
+                when 'c2c' then (entry ->> 'is_main')::boolean
+                else (entry ->> 'is_default')::boolean
+            end,
+            false
+        ) as is_flagged_primary,
+        (entry ->> 'display_order')::integer as source_display_order
+    from unnested
+
+),
+
+checked as (
+
+    select
+        *,
+        case
+            when {{ id_fits_policy('source_type', 'source_image_id') }}
+                then {{ listing_id('source_type', 'source_image_id') }}
+        end as image_id,
+        case
+            when listing_rejection_reason is not null then 'listing rejected'
+            when not coalesce({{ id_fits_policy('source_type', 'source_image_id') }}, false)
+                then 'image id outside the id policy range'
+            when coalesce(url, '') !~ '[^[:space:]]' then 'missing url'
+        end as rejection_reason
+    from normalised
+
+),
+
+ordered as (
+
+    -- The monolith's order: the main/default image first, then (B2C) its
+    -- display_order with NULLs last, then the image id. Renumbered 0, 1, 2, ...
+    -- over the images that are migrated, so the sequence has no gaps.
+    select
+        *,
+        case
+            when rejection_reason is null
+                then row_number() over (
+                    partition by listing_id, rejection_reason is null
+                    order by
+                        is_flagged_primary desc,
+                        source_display_order asc nulls last,
+                        source_image_id asc,
+                        source_position asc
+                ) - 1
+        end as display_order
+    from checked
+
+),
+
+final as (
+
+    select
+        -- ids
+        image_id::integer as image_id,
+        listing_id,
+        source_type,
+        source_listing_id,
+        source_image_id,
+
+        -- strings
+        url,
+        thumbnail_url,
+        file_path,
+        file_name,
+        storage_type,
+
+        -- numerics
+        source_position,
+        source_display_order,
+        display_order::integer as display_order,
+
+        -- booleans
+        is_flagged_primary,
+        coalesce(display_order = 0, false) as is_primary,
+
+        -- quarantine
+        rejection_reason,
+        entry as source_entry
+
+    from ordered
+
+)
+
+select * from final

@@ -1,0 +1,302 @@
+#!/usr/bin/env bash
+# scripts/postgres.sh — a PostgreSQL 15 for the demo, the tests and CI.
+#
+# Usage: scripts/postgres.sh start|stop|status|env
+#
+# Two modes:
+#   * user-configured: PGHOST is set in the environment (and LISTINGS_PG_LOCAL
+#     is not). `start` only checks the server with pg_isready; `env` prints
+#     nothing, `stop` never touches it. The user's PG* variables are used as is.
+#   * local default: Debian's postgresql package, cluster 15/main, listening on
+#     127.0.0.1:5432 only, a SUPERUSER login role `listings` whose random
+#     password lives in $REPO/.local/pg/password (mode 600, git-ignored), a
+#     libpq passfile $REPO/.local/pg/pgpass and a database `listings_db`.
+#     `env` prints the export lines for it (no password):
+#         eval "$(scripts/postgres.sh env)"
+#     They include LISTINGS_PG_LOCAL=1, so calling this script again with that
+#     environment still manages the local cluster instead of only checking it.
+#
+# Idempotent: every command can be run any number of times. Quiet on success
+# apart from one-line status messages; on failure one line on stderr, exit 1.
+# Local default mode needs root (apt-get, pg_ctlcluster, peer auth as postgres).
+
+set -euo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+PG_VERSION=15
+PG_CLUSTER=main
+PG_USER=listings
+PG_DB=listings_db
+STATE_DIR="$REPO/.local/pg"
+PASSWORD_FILE="$STATE_DIR/password"
+PGPASS_FILE="$STATE_DIR/pgpass"
+LOG_FILE="$STATE_DIR/postgres.sh.log"   # output of apt-get, pg_createcluster, ...
+
+# ---------------------------------------------------------------------------
+# Dev-box tuning for the LOCAL DEFAULT cluster only (never a user-configured
+# server). Sized for a 2-core / 24 GiB development or CI machine doing bulk
+# dbt builds; quoted in docs/benchmarks.md. Applied with ALTER SYSTEM (stored
+# in the cluster's postgresql.auto.conf); the cluster is restarted when a
+# restart-only setting (shared_buffers, wal_level, max_wal_senders) changed.
+#
+# Trade-offs, acceptable for disposable dev/test data only:
+#   synchronous_commit=off  a crash can lose the last ~0.6 s of commits
+#                           (never corrupts the database);
+#   wal_level=minimal       no replication / PITR; lets CREATE TABLE AS and
+#                           COPY into a table created in the same transaction
+#                           skip WAL (requires max_wal_senders=0);
+#   max_wal_size/checkpoint_timeout  fewer checkpoints during bulk loads.
+PG_DEV_SETTINGS=(
+  "shared_buffers=2GB"
+  "work_mem=256MB"
+  "maintenance_work_mem=1GB"
+  "max_wal_size=8GB"
+  "checkpoint_timeout=30min"
+  "wal_level=minimal"
+  "max_wal_senders=0"
+  "synchronous_commit=off"
+  "effective_cache_size=12GB"
+  "max_parallel_workers_per_gather=2"
+  "jit=off"
+)
+# ---------------------------------------------------------------------------
+
+say() { echo "postgres: $*"; }
+die() { echo "postgres: ERROR: $*" >&2; exit 1; }
+
+# True when the user pointed us at their own server.
+user_configured() { [[ -n "${PGHOST:-}" && "${LISTINGS_PG_LOCAL:-}" != 1 ]]; }
+
+# Run a command, appending its output to $LOG_FILE; on failure die with $1.
+logged() {
+  local what="$1"; shift
+  mkdir -p "$STATE_DIR"
+  if ! "$@" >>"$LOG_FILE" 2>&1; then
+    die "$what failed (see $LOG_FILE)"
+  fi
+}
+
+# psql as the postgres superuser over the Unix socket (peer authentication).
+# Runs from / so that postgres does not complain about an unreadable cwd.
+# The local cluster's port is passed explicitly; user PG* vars are cleared.
+psql_admin() {
+  (cd / && env -u PGHOST -u PGHOSTADDR -u PGUSER -u PGDATABASE -u PGPASSFILE \
+      -u PGPASSWORD -u PGSERVICE -u PGOPTIONS \
+      runuser -u postgres -- psql -X -q -A -t -v ON_ERROR_STOP=1 \
+      -p "$(cluster_port)" -d postgres "$@")
+}
+
+need_root() {
+  [[ $EUID -eq 0 ]] || die "the local default server needs root (apt-get, pg_ctlcluster); run as root or set PGHOST to your own server"
+}
+
+# ---- local default: installation and cluster --------------------------------
+
+ensure_installed() {
+  if [[ -x /usr/lib/postgresql/$PG_VERSION/bin/postgres ]] && command -v pg_ctlcluster >/dev/null; then
+    return
+  fi
+  say "installing Debian package postgresql (PostgreSQL $PG_VERSION)..."
+  logged "apt-get update" apt-get update -q
+  logged "apt-get install postgresql" \
+    env DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql
+  [[ -x /usr/lib/postgresql/$PG_VERSION/bin/postgres ]] \
+    || die "package postgresql did not bring PostgreSQL $PG_VERSION"
+}
+
+cluster_exists() { [[ -f /etc/postgresql/$PG_VERSION/$PG_CLUSTER/postgresql.conf ]]; }
+
+# Port of the local cluster as configured (Debian: 5432 for the first cluster).
+cluster_port() {
+  local port
+  port="$(sed -nE "s/^[[:space:]]*port[[:space:]]*=[[:space:]]*([0-9]+).*/\1/p" \
+    "/etc/postgresql/$PG_VERSION/$PG_CLUSTER/postgresql.conf" 2>/dev/null | tail -n1)"
+  echo "${port:-5432}"
+}
+
+cluster_running() { pg_ctlcluster "$PG_VERSION" "$PG_CLUSTER" status >/dev/null 2>&1; }
+
+ensure_cluster() {
+  if ! cluster_exists; then
+    say "creating cluster $PG_VERSION/$PG_CLUSTER..."
+    logged "pg_createcluster" pg_createcluster "$PG_VERSION" "$PG_CLUSTER"
+  fi
+}
+
+start_cluster() {
+  if cluster_running; then
+    say "cluster $PG_VERSION/$PG_CLUSTER already running on 127.0.0.1:$(cluster_port)"
+    return
+  fi
+  logged "pg_ctlcluster $PG_VERSION $PG_CLUSTER start" \
+    pg_ctlcluster "$PG_VERSION" "$PG_CLUSTER" start
+  say "started cluster $PG_VERSION/$PG_CLUSTER on 127.0.0.1:$(cluster_port)"
+}
+
+restart_cluster() {
+  logged "pg_ctlcluster $PG_VERSION $PG_CLUSTER restart" \
+    pg_ctlcluster "$PG_VERSION" "$PG_CLUSTER" restart
+}
+
+# Apply PG_DEV_SETTINGS, plus listen_addresses=localhost if it was anything
+# other than loopback. Restart only if a restart-only setting is pending.
+apply_settings() {
+  local listen sql="" kv pending
+  listen="$(psql_admin -c "SHOW listen_addresses")"
+  case "$listen" in
+    localhost|127.0.0.1|"localhost,127.0.0.1"|"127.0.0.1,localhost") ;;
+    *) say "listen_addresses was '$listen'; restricting to localhost"
+       sql+="ALTER SYSTEM SET listen_addresses = 'localhost';"$'\n' ;;
+  esac
+  for kv in "${PG_DEV_SETTINGS[@]}"; do
+    sql+="ALTER SYSTEM SET ${kv%%=*} = '${kv#*=}';"$'\n'
+  done
+  sql+="SELECT pg_reload_conf();"
+  psql_admin >/dev/null <<<"$sql" || die "ALTER SYSTEM failed"
+  sleep 0.2   # let the postmaster process the SIGHUP before reading pg_settings
+  pending="$(psql_admin -c "SELECT string_agg(name, ',' ORDER BY name) FROM pg_settings WHERE pending_restart")"
+  if [[ -n "$pending" ]]; then
+    say "restarting to apply $pending"
+    restart_cluster
+  fi
+  listen="$(psql_admin -c "SHOW listen_addresses")"
+  [[ "$listen" == localhost || "$listen" == 127.0.0.1 ]] \
+    || die "cluster listens on '$listen', expected localhost only"
+}
+
+# ---- local default: role, password, passfile, database -----------------------
+
+ensure_password() {
+  mkdir -p "$STATE_DIR"
+  chmod 700 "$STATE_DIR"
+  if [[ ! -s "$PASSWORD_FILE" ]]; then
+    # 24 random bytes as hex: no characters that need quoting in SQL or pgpass.
+    (umask 077 && od -An -tx1 -N24 /dev/urandom | tr -d ' \n' >"$PASSWORD_FILE")
+  fi
+  chmod 600 "$PASSWORD_FILE"
+  [[ "$(cat "$PASSWORD_FILE")" =~ ^[0-9a-f]{48}$ ]] \
+    || die "$PASSWORD_FILE is malformed; delete it and run start again"
+}
+
+write_pgpass() {
+  local pw port tmp
+  pw="$(cat "$PASSWORD_FILE")"
+  port="$(cluster_port)"
+  tmp="$(mktemp "$STATE_DIR/pgpass.XXXXXX")"
+  chmod 600 "$tmp"
+  printf '127.0.0.1:%s:*:%s:%s\nlocalhost:%s:*:%s:%s\n' \
+    "$port" "$PG_USER" "$pw" "$port" "$PG_USER" "$pw" >"$tmp"
+  mv -f "$tmp" "$PGPASS_FILE"
+}
+
+# Create or update the role (the password is always re-synced with the file,
+# so deleting .local/ is harmless) and create the database if missing.
+# The SQL goes through stdin, so the password never appears in argv or output.
+ensure_role_and_db() {
+  local pw
+  pw="$(cat "$PASSWORD_FILE")"
+  psql_admin >/dev/null <<SQL || die "could not create role $PG_USER / database $PG_DB"
+SELECT format('CREATE ROLE %I', '$PG_USER')
+ WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '$PG_USER') \gexec
+ALTER ROLE $PG_USER WITH LOGIN SUPERUSER PASSWORD '$pw';
+SELECT format('CREATE DATABASE %I OWNER %I', '$PG_DB', '$PG_USER')
+ WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = '$PG_DB') \gexec
+SQL
+}
+
+# Connect exactly as a client using `env` would.
+verify_login() {
+  env -u PGPASSWORD -u PGSERVICE PGPASSFILE="$PGPASS_FILE" \
+    psql -X -q -A -t -h 127.0.0.1 -p "$(cluster_port)" -U "$PG_USER" -d "$PG_DB" \
+    -w -c "SELECT 1" >/dev/null 2>&1 \
+    || die "cannot log in as $PG_USER to $PG_DB on 127.0.0.1:$(cluster_port)"
+}
+
+# ---- commands ----------------------------------------------------------------
+
+cmd_start() {
+  if user_configured; then
+    command -v pg_isready >/dev/null || die "pg_isready not found (install postgresql-client)"
+    pg_isready -q -t 10 \
+      || die "configured server ${PGHOST}:${PGPORT:-5432} is not accepting connections"
+    say "using configured server ${PGHOST}:${PGPORT:-5432} (accepting connections)"
+    return
+  fi
+  need_root
+  ensure_installed
+  ensure_cluster
+  start_cluster
+  pg_isready -q -t 30 -h 127.0.0.1 -p "$(cluster_port)" \
+    || die "cluster $PG_VERSION/$PG_CLUSTER did not become ready"
+  apply_settings
+  ensure_password
+  ensure_role_and_db
+  write_pgpass
+  verify_login
+}
+
+cmd_stop() {
+  if user_configured; then
+    say "configured server ${PGHOST} is not managed by this script; not stopping it"
+    return
+  fi
+  if ! command -v pg_ctlcluster >/dev/null || ! cluster_exists; then
+    say "no local cluster $PG_VERSION/$PG_CLUSTER; nothing to stop"
+    return
+  fi
+  if ! cluster_running; then
+    say "cluster $PG_VERSION/$PG_CLUSTER already stopped"
+    return
+  fi
+  need_root
+  logged "pg_ctlcluster $PG_VERSION $PG_CLUSTER stop" \
+    pg_ctlcluster "$PG_VERSION" "$PG_CLUSTER" stop -m fast
+  say "stopped cluster $PG_VERSION/$PG_CLUSTER"
+}
+
+cmd_status() {
+  if user_configured; then
+    if pg_isready -q -t 5; then
+      say "up: configured server ${PGHOST}:${PGPORT:-5432}"
+    else
+      say "down: configured server ${PGHOST}:${PGPORT:-5432} is not accepting connections"
+      exit 1
+    fi
+    return
+  fi
+  if command -v pg_ctlcluster >/dev/null && cluster_exists && cluster_running \
+      && pg_isready -q -t 5 -h 127.0.0.1 -p "$(cluster_port)"; then
+    say "up: local cluster $PG_VERSION/$PG_CLUSTER on 127.0.0.1:$(cluster_port), database $PG_DB, user $PG_USER"
+  else
+    say "down: local cluster $PG_VERSION/$PG_CLUSTER is not running (scripts/postgres.sh start)"
+    exit 1
+  fi
+}
+
+cmd_env() {
+  user_configured && return 0
+  local port=5432
+  if [[ -f /etc/postgresql/$PG_VERSION/$PG_CLUSTER/postgresql.conf ]]; then
+    port="$(cluster_port)"
+  fi
+  cat <<EOF
+export PGHOST=127.0.0.1
+export PGPORT=$port
+export PGUSER=$PG_USER
+export PGDATABASE=$PG_DB
+export PGPASSFILE=$(printf %q "$PGPASS_FILE")
+export LISTINGS_PG_LOCAL=1
+EOF
+}
+
+main() {
+  case "${1:-}" in
+    start)  cmd_start ;;
+    stop)   cmd_stop ;;
+    status) cmd_status ;;
+    env)    cmd_env ;;
+    *) echo "usage: $0 start|stop|status|env" >&2; exit 2 ;;
+  esac
+}
+
+main "$@"

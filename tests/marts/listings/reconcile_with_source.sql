@@ -1,0 +1,65 @@
+-- Every source row and every source image entry is accounted for:
+--   source rows           = listings + listings_rejected
+--   source image entries  = listing_images + listing_images_rejected
+--   listings              = listing_id_map = listing_locations
+-- One read of the source view for both sums. Returns one row per failed check.
+
+with
+
+source_totals as (
+
+    select
+        count(*) as source_rows,
+        coalesce(sum(jsonb_array_length(images)), 0) as source_images
+    from {{ source('monolith', 'unified_listings') }}
+
+),
+
+target_totals as (
+
+    select
+        (select count(*) from {{ ref('listings') }}) as listings,
+        (select count(*) from {{ ref('listings_rejected') }}) as listings_rejected,
+        (select count(*) from {{ ref('listing_images') }}) as listing_images,
+        (select count(*) from {{ ref('listing_images_rejected') }}) as listing_images_rejected,
+        (select count(*) from {{ ref('listing_id_map') }}) as listing_id_map,
+        (select count(*) from {{ ref('listing_locations') }}) as listing_locations
+
+),
+
+checks as (
+
+    select
+        'source rows = listings + listings_rejected' as failed_check,
+        source_totals.source_rows as expected,
+        target_totals.listings + target_totals.listings_rejected as actual
+    from source_totals cross join target_totals
+
+    union all
+
+    select
+        'source images = listing_images + listing_images_rejected' as failed_check,
+        source_totals.source_images as expected,
+        target_totals.listing_images + target_totals.listing_images_rejected as actual
+    from source_totals cross join target_totals
+
+    union all
+
+    select
+        'listing_id_map rows = listings' as failed_check,
+        target_totals.listings as expected,
+        target_totals.listing_id_map as actual
+    from target_totals
+
+    union all
+
+    select
+        'listing_locations rows = listings' as failed_check,
+        target_totals.listings as expected,
+        target_totals.listing_locations as actual
+    from target_totals
+
+)
+
+select * from checks
+where expected <> actual
