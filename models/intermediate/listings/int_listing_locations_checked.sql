@@ -1,6 +1,6 @@
 -- Location of every migrated listing, with its coordinates checked: a pair is
 -- kept only when both are present and inside [-90, 90] x [-180, 180].
-{{ config(materialized='ephemeral') }}
+{{ config(materialized='view') }}
 
 with
 
