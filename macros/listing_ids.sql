@@ -34,9 +34,11 @@
     {#- Stamps the version (3) and RFC 4122 variant bits onto an MD5 hex digest. The
         result equals Python's uuid.uuid3(namespace, name): the same source row gets
         the same UUID on every run. -#}
-    overlay(
-        overlay({{ digest }} placing '3' from 13 for 1)
-        placing substr('89ab89ab89ab89ab', ('x' || substr({{ digest }}, 17, 1))::bit(4)::integer + 1, 1)
-        from 17 for 1
+    (
+        substr({{ digest }}, 1, 12)
+        || '3'
+        || substr({{ digest }}, 14, 3)
+        || substr('89ab89ab89ab89ab', ('x' || substr({{ digest }}, 17, 1))::bit(4)::integer + 1, 1)
+        || substr({{ digest }}, 18)
     )::uuid
 {%- endmacro %}

@@ -24,9 +24,9 @@ document_totals as (
             ]
         ) as documents_missing_keys,
         count(*) filter (
-            where
-                document ->> 'created_at' !~ '^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$'
-                or document ->> 'updated_at' !~ '^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$'
+            where (document ->> 'created_at') !~ '^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$'
+        ) + count(*) filter (
+            where (document ->> 'updated_at') !~ '^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$'
         ) as documents_with_bad_timestamps
     from documents
 
