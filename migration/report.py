@@ -1,0 +1,197 @@
+"""`python -m migration report`: what the seed's migrate_data.py printed, done right.
+
+Reads the source view and the tables `dbt build` made, prints the counts, the
+rejections by reason and each validation, and ends with SUCCESS or FAILURE
+(exit 1). Quarantined rows are not failures: they are accounted for. A failure
+is anything that is lost, duplicated or breaks the microservice's contract.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import psycopg
+from psycopg import sql
+
+from migration import project
+from migration.pg import ConfigError, PgSettings
+
+OK, FAIL = "✓", "✗"
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    passed: bool
+    detail: str
+
+
+def _n(value: int) -> str:
+    return f"{value:,}"
+
+
+class Report:
+    def __init__(self, conn: psycopg.Connection, settings: project.ProjectSettings) -> None:
+        self.conn = conn
+        self.settings = settings
+
+    def table(self, name: str, schema: str | None = None) -> sql.Composed:
+        return sql.SQL("{}.{}").format(sql.Identifier(schema or self.settings.target_schema), sql.Identifier(name))
+
+    def scalar(self, query: sql.Composable, params: tuple = ()) -> int:
+        return self.conn.execute(query, params).fetchone()[0]
+
+    def rows(self, query: sql.Composable, params: tuple = ()) -> list[tuple]:
+        return self.conn.execute(query, params).fetchall()
+
+    # -- the checks -----------------------------------------------------------------
+
+    def checks(self, source_rows: int, source_images: int) -> list[Check]:
+        t = self.table
+        listings = self.scalar(sql.SQL("select count(*) from {}").format(t("listings")))
+        rejected = self.scalar(sql.SQL("select count(*) from {}").format(t("listings_rejected")))
+        images = self.scalar(sql.SQL("select count(*) from {}").format(t("listing_images")))
+        images_rejected = self.scalar(sql.SQL("select count(*) from {}").format(t("listing_images_rejected")))
+        checks = [
+            Check(
+                "Row counts match",
+                source_rows == listings + rejected,
+                f"source {_n(source_rows)} = {_n(listings)} migrated + {_n(rejected)} rejected",
+            ),
+            Check(
+                "Image counts match",
+                source_images == images + images_rejected,
+                f"source {_n(source_images)} = {_n(images)} migrated + {_n(images_rejected)} rejected",
+            ),
+        ]
+        orphans = self.scalar(
+            sql.SQL(
+                "select (select count(*) from {i} where not exists (select from {l} where {l}.id = {i}.listing_id))"
+                " + (select count(*) from {loc} where not exists (select from {l} where {l}.id = {loc}.listing_id))"
+            ).format(i=t("listing_images"), l=t("listings"), loc=t("listing_locations"))
+        )
+        checks.append(Check("Referential integrity valid", orphans == 0, f"{_n(orphans)} orphaned"))
+        nulls = self.scalar(
+            sql.SQL(
+                "select count(*) from {} where id is null or uuid is null or source_type is null"
+                " or user_id is null or title is null or btrim(title) = '' or price is null"
+                " or currency is null or status is null or visibility is null"
+                " or created_at is null or updated_at is null"
+            ).format(t("listings"))
+        )
+        checks.append(Check("Required fields present", nulls == 0, f"{_n(nulls)} rows with a NULL"))
+        checks.append(self._uuid_check(listings))
+        bad_orders = self.scalar(
+            sql.SQL(
+                "select count(*) from (select listing_id from {} group by listing_id having min(display_order) <> 0"
+                " or max(display_order) <> count(*) - 1 or count(distinct display_order) <> count(*)"
+                " or count(*) filter (where is_primary) <> 1) as bad"
+            ).format(t("listing_images"))
+        )
+        checks.append(
+            Check(
+                "display_order sequential, one primary image",
+                bad_orders == 0,
+                f"{_n(bad_orders)} listings out of order",
+            )
+        )
+        bad_coordinates = self.scalar(
+            sql.SQL(
+                "select count(*) from {} where latitude not between -90 and 90"
+                " or longitude not between -180 and 180 or (latitude is null) <> (longitude is null)"
+            ).format(t("listing_locations"))
+        )
+        checks.append(Check("Coordinates in range", bad_coordinates == 0, f"{_n(bad_coordinates)} invalid"))
+        return checks
+
+    def _uuid_check(self, listings: int) -> Check:
+        """Unique, present, and equal to uuid3(namespace, '<type>:<id>') on a sample."""
+        t = self.table
+        distinct = self.scalar(sql.SQL("select count(distinct uuid) from {}").format(t("listings")))
+        sample = self.rows(
+            sql.SQL(
+                "select m.listing_uuid, m.source_type, m.source_id from {} as m"
+                " tablesample system (1) repeatable (42) limit 1000"
+            ).format(t("listing_id_map"))
+        )
+        if not sample:  # tablesample can miss every page of a tiny table
+            sample = self.rows(
+                sql.SQL("select listing_uuid, source_type, source_id from {} limit 1000").format(t("listing_id_map"))
+            )
+        namespace = uuid.UUID(self.settings.uuid_namespace)
+        wrong = [row for row in sample if row[0] != uuid.uuid3(namespace, f"{row[1]}:{row[2]}")]
+        return Check(
+            "UUIDs unique and deterministic",
+            distinct == listings and not wrong,
+            f"{_n(distinct)}/{_n(listings)} unique, {len(sample) - len(wrong)}/{len(sample)} sampled reproduce",
+        )
+
+
+def run(pg: PgSettings, settings: project.ProjectSettings, out: Callable[[str], None] = print) -> bool:
+    """Print the report; True on SUCCESS."""
+    with pg.connect(autocommit=True) as conn:
+        report = Report(conn, settings)
+        source = report.table("unified_listings", settings.monolith_schema)
+        t = report.table
+        out("=== Listings migration report ===")
+        out(f"Database: {pg.describe()} (schema {settings.target_schema})")
+        out("")
+        source_rows, source_images = conn.execute(
+            sql.SQL("select count(*), coalesce(sum(jsonb_array_length(images)), 0) from {}").format(source)
+        ).fetchone()
+        out(f"Source {settings.monolith_schema}.unified_listings: {_n(source_rows)} rows, {_n(source_images)} images")
+        by_type = dict(report.rows(sql.SQL("select source_type, count(*) from {} group by 1").format(t("listings"))))
+        listings = sum(by_type.values())
+        out(
+            f"{OK} Migrated {_n(listings)} listings"
+            f" (c2c {_n(by_type.get('c2c', 0))}, b2c {_n(by_type.get('b2c', 0))})"
+        )
+        _print_reasons(out, "listings rejected", report.rows(_by_reason(t("listings_rejected"))))
+        images = report.scalar(sql.SQL("select count(*) from {}").format(t("listing_images")))
+        out(f"{OK} Migrated {_n(images)} images")
+        _print_reasons(out, "images rejected", report.rows(_by_reason(t("listing_images_rejected"))))
+        _print_reasons(out, "coordinates not written", report.rows(_by_reason(t("listing_coordinates_rejected"))))
+        out("")
+        out("Validation:")
+        checks = report.checks(source_rows, source_images)
+        for check in checks:
+            out(f"{OK if check.passed else FAIL} {check.name} ({check.detail})")
+        passed = all(check.passed for check in checks)
+        out("")
+        out(f"Migration: {'SUCCESS' if passed else 'FAILURE'}")
+        return passed
+
+
+def _by_reason(table: sql.Composed) -> sql.Composed:
+    return sql.SQL("select reason, count(*) from {} group by reason order by count(*) desc, reason").format(table)
+
+
+def _print_reasons(out: Callable[[str], None], label: str, rows: list[tuple]) -> None:
+    total = sum(count for _, count in rows)
+    out(f"  {_n(total)} {label}" + (":" if rows else ""))
+    for reason, count in rows:
+        out(f"    {count:>10,}  {reason}")
+
+
+def add_cli(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "report",
+        help="print the migration summary and validations; exit 1 on FAILURE",
+        description=__doc__.split("\n\n")[0],
+    )
+    parser.set_defaults(handler=_main)
+
+
+def _main(args: argparse.Namespace) -> int:
+    try:
+        passed = run(PgSettings.from_env(), project.load())
+    except psycopg.errors.UndefinedTable as exc:
+        first = str(exc).splitlines()[0]
+        raise ConfigError(f"{first}: run `dbt build` first (and check LISTINGS_SCHEMA / MONOLITH_SCHEMA)") from None
+    sys.stdout.flush()
+    return 0 if passed else 1
+
