@@ -39,7 +39,9 @@ def attach(target: PgSettings, monolith: PgSettings, local_schema: str, remote_s
         conn.execute("create extension if not exists postgres_fdw")
         exists = conn.execute("select 1 from pg_foreign_server where srvname = %s", (SERVER,)).fetchone()
         if exists:
-            conn.execute(sql.SQL("alter server {} options ({})").format(sql.Identifier(SERVER), _options(server_options, "set")))
+            conn.execute(
+                sql.SQL("alter server {} options ({})").format(sql.Identifier(SERVER), _options(server_options, "set"))
+            )
         else:
             conn.execute(
                 sql.SQL("create server {} foreign data wrapper postgres_fdw options ({})").format(
@@ -59,7 +61,10 @@ def attach(target: PgSettings, monolith: PgSettings, local_schema: str, remote_s
         conn.execute(sql.SQL("create schema {}").format(sql.Identifier(local_schema)))
         conn.execute(
             sql.SQL("import foreign schema {} limit to ({}) from server {} into {}").format(
-                sql.Identifier(remote_schema), sql.Identifier(VIEW), sql.Identifier(SERVER), sql.Identifier(local_schema)
+                sql.Identifier(remote_schema),
+                sql.Identifier(VIEW),
+                sql.Identifier(SERVER),
+                sql.Identifier(local_schema),
             )
         )
         imported = conn.execute(
@@ -74,7 +79,9 @@ def attach(target: PgSettings, monolith: PgSettings, local_schema: str, remote_s
             ).fetchone()[0]
         except psycopg.Error as exc:
             reason = " ".join(str(exc).split())
-            raise ConfigError(f"cannot read the monolith through postgres_fdw ({monolith.describe()}): {reason}") from None
+            raise ConfigError(
+                f"cannot read the monolith through postgres_fdw ({monolith.describe()}): {reason}"
+            ) from None
         conn.commit()
         return rows
 

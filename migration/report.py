@@ -146,10 +146,7 @@ def run(pg: PgSettings, settings: project.ProjectSettings, out: Callable[[str], 
         out(f"Source {settings.monolith_schema}.unified_listings: {_n(source_rows)} rows, {_n(source_images)} images")
         by_type = dict(report.rows(sql.SQL("select source_type, count(*) from {} group by 1").format(t("listings"))))
         listings = sum(by_type.values())
-        out(
-            f"{OK} Migrated {_n(listings)} listings"
-            f" (c2c {_n(by_type.get('c2c', 0))}, b2c {_n(by_type.get('b2c', 0))})"
-        )
+        out(f"{OK} Migrated {_n(listings)} listings (c2c {_n(by_type.get('c2c', 0))}, b2c {_n(by_type.get('b2c', 0))})")
         _print_reasons(out, "listings rejected", report.rows(_by_reason(t("listings_rejected"))))
         images = report.scalar(sql.SQL("select count(*) from {}").format(t("listing_images")))
         out(f"{OK} Migrated {_n(images)} images")
@@ -194,4 +191,3 @@ def _main(args: argparse.Namespace) -> int:
         raise ConfigError(f"{first}: run `dbt build` first (and check LISTINGS_SCHEMA / MONOLITH_SCHEMA)") from None
     sys.stdout.flush()
     return 0 if passed else 1
-

@@ -21,10 +21,11 @@ from pathlib import Path
 
 from psycopg import sql
 
-from migration import fixtures
-from migration.pg import PgSettings
-
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from migration import fixtures  # noqa: E402
+from migration.pg import PgSettings  # noqa: E402
 
 
 def run_measured(argv: list[str], env: dict[str, str]) -> tuple[float, int, int]:

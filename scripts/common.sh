@@ -66,6 +66,8 @@ with PgSettings.from_env().with_database("postgres").connect(autocommit=True) as
 PY
 }
 
+PYTHONPATH="$REPO${PYTHONPATH:+:$PYTHONPATH}"
+export PYTHONPATH
 PATH="$VENV/bin:$PATH"
 export PATH
 cd "$REPO" || exit 1

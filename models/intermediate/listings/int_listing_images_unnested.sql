@@ -1,6 +1,6 @@
 -- One row per entry of every source row's `images` array, both JSON shapes
--- normalised to one, with the target image id, the reason (if any) the image
--- cannot be migrated, and its display_order among the listing's migrated images.
+-- normalised to one, with the target image id and the reason (if any) the
+-- image cannot be migrated. A view: unnesting is cheap, writing 3M rows twice is not.
 
 with
 
@@ -74,28 +74,6 @@ checked as (
 
 ),
 
-ordered as (
-
-    -- The monolith's order: the main/default image first, then (B2C) its
-    -- display_order with NULLs last, then the image id. Renumbered 0, 1, 2, ...
-    -- over the images that are migrated, so the sequence has no gaps.
-    select
-        *,
-        case
-            when rejection_reason is null
-                then row_number() over (
-                    partition by listing_id, rejection_reason is null
-                    order by
-                        is_flagged_primary desc,
-                        source_display_order asc nulls last,
-                        source_image_id asc,
-                        source_position asc
-                ) - 1
-        end as display_order
-    from checked
-
-),
-
 final as (
 
     select
@@ -116,17 +94,15 @@ final as (
         -- numerics
         source_position,
         source_display_order,
-        display_order::integer as display_order,
 
         -- booleans
         is_flagged_primary,
-        coalesce(display_order = 0, false) as is_primary,
 
         -- quarantine
         rejection_reason,
         entry as source_entry
 
-    from ordered
+    from checked
 
 )
 

@@ -6,7 +6,7 @@ with
 
 images as (
 
-    select * from {{ ref('int_listing_images_unnested') }}
+    select * from {{ ref('int_listing_images_ordered') }}
 
 ),
 
@@ -31,7 +31,6 @@ final as (
         is_primary
 
     from images
-    where rejection_reason is null
 
 )
 

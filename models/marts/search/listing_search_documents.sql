@@ -23,6 +23,27 @@ images as (
 
 ),
 
+images_by_listing as (
+
+    -- One ordered aggregate over listing_images (its (listing_id, display_order)
+    -- index gives the order), not one subquery per listing.
+    select
+        listing_id,
+        jsonb_agg(
+            jsonb_build_object(
+                'id', id,
+                'url', url,
+                'thumbnail_url', thumbnail_url,
+                'is_primary', is_primary,
+                'display_order', display_order
+            )
+            order by display_order
+        ) as images
+    from images
+    group by listing_id
+
+),
+
 final as (
 
     select
@@ -52,28 +73,13 @@ final as (
                     then jsonb_build_object('lat', locations.latitude, 'lon', locations.longitude)
             end,
             'show_on_map', coalesce(locations.show_on_map, false),
-            'images', coalesce(
-                (
-                    select
-                        jsonb_agg(
-                            jsonb_build_object(
-                                'id', images.id,
-                                'url', images.url,
-                                'thumbnail_url', images.thumbnail_url,
-                                'is_primary', images.is_primary,
-                                'display_order', images.display_order
-                            )
-                            order by images.display_order
-                        )
-                    from images
-                    where images.listing_id = listings.id
-                ),
-                '[]'::jsonb
-            )
+            'images', coalesce(images_by_listing.images, '[]'::jsonb)
         ) as document
     from listings
     left join locations
         on listings.id = locations.listing_id
+    left join images_by_listing
+        on listings.id = images_by_listing.listing_id
 
 )
 

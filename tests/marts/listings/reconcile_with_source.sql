@@ -2,7 +2,8 @@
 --   source rows           = listings + listings_rejected
 --   source image entries  = listing_images + listing_images_rejected
 --   listings              = listing_id_map = listing_locations
--- One read of the source view for both sums. Returns one row per failed check.
+-- and the source's natural key (source_type, id) is unique. One read of the
+-- source view for all three. Returns one row per failed check.
 
 with
 
@@ -10,6 +11,7 @@ source_totals as (
 
     select
         count(*) as source_rows,
+        count(distinct (source_type, id)) as source_keys,
         coalesce(sum(jsonb_array_length(images)), 0) as source_images
     from {{ source('monolith', 'unified_listings') }}
 
@@ -42,6 +44,14 @@ checks as (
         source_totals.source_images as expected,
         target_totals.listing_images + target_totals.listing_images_rejected as actual
     from source_totals cross join target_totals
+
+    union all
+
+    select
+        'source natural key (source_type, id) is unique' as failed_check,
+        source_totals.source_rows as expected,
+        source_totals.source_keys as actual
+    from source_totals
 
     union all
 
