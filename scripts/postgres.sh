@@ -68,10 +68,12 @@ die() { echo "postgres: ERROR: $*" >&2; exit 1; }
 user_configured() { [[ -n "${PGHOST:-}" && "${LISTINGS_PG_LOCAL:-}" != 1 ]]; }
 
 # Run a command, appending its output to $LOG_FILE; on failure die with $1.
+# fd 9 (the start lock) is closed for it, so a daemon it spawns cannot keep
+# holding the lock.
 logged() {
   local what="$1"; shift
   mkdir -p "$STATE_DIR"
-  if ! "$@" >>"$LOG_FILE" 2>&1; then
+  if ! "$@" >>"$LOG_FILE" 2>&1 9>&-; then
     die "$what failed (see $LOG_FILE)"
   fi
 }
@@ -223,6 +225,10 @@ cmd_start() {
     return
   fi
   need_root
+  # One start at a time (e.g. parallel make targets); released on exit.
+  mkdir -p "$STATE_DIR"
+  exec 9>"$STATE_DIR/.start.lock"
+  flock 9
   ensure_installed
   ensure_cluster
   start_cluster
