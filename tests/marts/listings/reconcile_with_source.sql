@@ -7,13 +7,25 @@
 
 with
 
+source_keys as (
+
+    select
+        source_type,
+        id,
+        count(*) as source_rows,
+        sum(jsonb_array_length(images)) as source_images
+    from {{ source('monolith', 'unified_listings') }}
+    group by source_type, id
+
+),
+
 source_totals as (
 
     select
-        count(*) as source_rows,
-        count(distinct (source_type, id)) as source_keys,
-        coalesce(sum(jsonb_array_length(images)), 0) as source_images
-    from {{ source('monolith', 'unified_listings') }}
+        coalesce(sum(source_rows), 0) as source_rows,
+        count(*) as source_keys,
+        coalesce(sum(source_images), 0) as source_images
+    from source_keys
 
 ),
 
