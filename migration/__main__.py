@@ -20,6 +20,8 @@ COMMAND_MODULES = [
     "migration.fixtures",
     "migration.report",
     "migration.fdw",
+    "migration.snapshot",
+    "migration.preflight",
 ]
 
 EXIT_ERROR = 2
