@@ -6,7 +6,7 @@ with
 
 listings as (
 
-    select * from {{ ref('int_listings_validated') }}
+    select * from {{ ref('int_listings_stored') }}
 
 ),
 

@@ -1,8 +1,8 @@
 -- Every monolith row once, with its target id, UUID, mapped status and currency,
--- and the reasons (if any) it cannot be migrated. The single read of the source
--- (each read of the view costs as much as the rest of the build): every mart
--- downstream reads this table, not the view. Unlogged: it is rebuilt every run.
-{{ config(materialized='table', unlogged=true) }}
+-- and the reasons (if any) it cannot be migrated. A view: the rules live here;
+-- int_listings_validated_even / _odd store it in two halves built in parallel
+-- (one read of the source view, split by id, because a read of the view runs on
+-- one core), and int_listings_stored puts the halves back together.
 
 with
 

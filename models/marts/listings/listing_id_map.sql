@@ -4,7 +4,7 @@ with
 
 validated as (
 
-    select * from {{ ref('int_listings_validated') }}
+    select * from {{ ref('int_listings_stored') }}
 
 ),
 

@@ -5,6 +5,6 @@
 select
     source_status,
     count(*) as listings
-from {{ ref('int_listings_validated') }}
+from {{ ref('int_listings_stored') }}
 where is_status_unmapped
 group by source_status
