@@ -59,6 +59,8 @@ class Config:
     senders: int = 2
     max_retries: int = 6
     replace_index: bool = False
+    keep_failed: bool = False
+    allow_empty: bool = False
     # validate (reindex validates too)
     sample: int = 200
     seed: int | None = None
@@ -118,16 +120,12 @@ def opensearch_settings(
     ca = _flag_or_env(ca_certs, env, "OPENSEARCH_CA_CERTS")
     if ca and not os.path.isfile(ca):
         raise ConfigError(f"CA bundle not found: {ca}")
-    return OpenSearchSettings(
-        url=clean_url, user=user, password=password, verify_certs=verify_certs, ca_certs=ca
-    )
+    return OpenSearchSettings(url=clean_url, user=user, password=password, verify_certs=verify_certs, ca_certs=ca)
 
 
 def check_name(value: str, what: str) -> str:
     if not _NAME.match(value):
-        raise ConfigError(
-            f"{what} {value!r} is not a valid index name (lower case letters, digits, '_', '-', '.')"
-        )
+        raise ConfigError(f"{what} {value!r} is not a valid index name (lower case letters, digits, '_', '-', '.')")
     return value
 
 
@@ -158,11 +156,13 @@ def load_config(
         ("shards", 1),
         ("keep", 1),
         ("batch_docs", 1),
-        ("batch_bytes", 1024),
+        ("batch_bytes", 64 * 1024),
         ("senders", 1),
         ("max_retries", 0),
         ("sample", 0),
     ):
         if getattr(config, name) < minimum:
+            if name == "batch_bytes":
+                raise ConfigError("--batch-mb must be at least 0.0625 (64 KiB)")
             raise ConfigError(f"--{name.replace('_', '-')} must be at least {minimum}")
     return config

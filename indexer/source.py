@@ -1,0 +1,155 @@
+"""Reading from PostgreSQL: row counts, the documents view, samples.
+
+Everything a run reads comes from ONE read-only REPEATABLE READ transaction, so the
+counts used for progress and validation describe exactly the rows that were streamed.
+Documents are streamed through a server-side (named) cursor as `(id, document text)`
+pairs: the json is rendered to text by PostgreSQL and never parsed in Python.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from types import TracebackType
+
+import psycopg
+from psycopg import sql
+
+from migration.pg import PgSettings
+
+from .errors import SourceError
+
+VIEW = "listing_search_documents"
+FETCH_ROWS = 2000
+
+
+@dataclass(frozen=True)
+class Counts:
+    listings: int
+    images: int
+
+
+def _one_line(exc: psycopg.Error) -> str:
+    diag = getattr(exc, "diag", None)
+    primary = diag.message_primary if diag is not None else None
+    return " ".join((primary or str(exc) or exc.__class__.__name__).split())
+
+
+class Snapshot:
+    """A consistent, read-only view of the microservice database.
+
+    Use as a context manager. `schema` is the dbt target schema (tables); the view
+    is read from `<schema>_search`.
+    """
+
+    def __init__(self, pg: PgSettings, schema: str) -> None:
+        self.pg = pg
+        self.schema = schema
+        self.search_schema = f"{schema}_search"
+        self._conn: psycopg.Connection | None = None
+
+    def __enter__(self) -> Snapshot:
+        conn = self.pg.connect(autocommit=False, application_name="listings-indexer")
+        conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+        conn.read_only = True
+        self._conn = conn
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._conn is not None:
+            with suppress(psycopg.Error):
+                self._conn.rollback()
+            self._conn.close()
+            self._conn = None
+
+    @property
+    def conn(self) -> psycopg.Connection:
+        if self._conn is None:
+            raise RuntimeError("Snapshot used outside its `with` block")
+        return self._conn
+
+    def _table(self, name: str) -> sql.Composed:
+        return sql.SQL("{}.{}").format(sql.Identifier(self.schema), sql.Identifier(name))
+
+    def _view(self) -> sql.Composed:
+        return sql.SQL("{}.{}").format(sql.Identifier(self.search_schema), sql.Identifier(VIEW))
+
+    @contextmanager
+    def _errors(self, what: str) -> Iterator[None]:
+        """Turn PostgreSQL errors into one-line SourceErrors."""
+        try:
+            yield
+        except (psycopg.errors.UndefinedTable, psycopg.errors.InvalidSchemaName) as exc:
+            raise SourceError(
+                f"PostgreSQL ({self.pg.describe()}): {_one_line(exc)} while reading {what}; "
+                "run `dbt build` first (and check LISTINGS_SCHEMA)"
+            ) from None
+        except psycopg.errors.UndefinedColumn as exc:
+            raise SourceError(
+                f"PostgreSQL: {_one_line(exc)} while reading {what}; the view does not have the "
+                "expected columns (id, document): rebuild it with `dbt build`"
+            ) from None
+        except psycopg.Error as exc:
+            raise SourceError(
+                f"PostgreSQL ({self.pg.describe()}) error while reading {what}: {_one_line(exc)}"
+            ) from None
+
+    def counts(self) -> Counts:
+        """Rows in `listings` and `listing_images`: what the index must hold."""
+        query = sql.SQL("select (select count(*) from {}), (select count(*) from {})").format(
+            self._table("listings"), self._table("listing_images")
+        )
+        with self._errors("row counts"), self.conn.cursor() as cur:
+            cur.execute(query)
+            listings, images = cur.fetchone()
+        return Counts(listings=listings, images=images)
+
+    def check_view(self) -> None:
+        """Fail early, with a clear message, if the documents view is missing."""
+        query = sql.SQL("select id, document from {} where false").format(self._view())
+        with self._errors(f"{self.search_schema}.{VIEW}"), self.conn.cursor() as cur:
+            cur.execute(query)
+
+    def documents(self, fetch_rows: int = FETCH_ROWS, limit: int | None = None) -> Iterator[list[tuple[int, str]]]:
+        """All documents ordered by id (the first `limit` only, if given), as lists of
+        (id, document text) of up to fetch_rows."""
+        query = sql.SQL("select id, document::text from {} order by id").format(self._view())
+        if limit is not None:
+            query = sql.SQL("{} limit {}").format(query, sql.Literal(limit))
+        with (
+            self._errors(f"{self.search_schema}.{VIEW}"),
+            self.conn.cursor(name="indexer_documents") as cur,
+        ):
+            cur.itersize = fetch_rows
+            cur.execute(query)
+            while rows := cur.fetchmany(fetch_rows):
+                yield rows
+
+    def documents_by_id(self, ids: list[int]) -> dict[int, str]:
+        """The documents (as text) of the given listing ids; absent ids are left out."""
+        query = sql.SQL("select id, document::text from {} where id = any(%s)").format(self._view())
+        with self._errors(f"{self.search_schema}.{VIEW}"), self.conn.cursor() as cur:
+            cur.execute(query, (ids,))
+            return dict(cur.fetchall())
+
+    def sample_ids(self, size: int, seed: int) -> list[int]:
+        """`size` listing ids chosen pseudo-randomly but reproducibly from `seed`."""
+        query = sql.SQL("select id from {} order by md5(%s || ':' || id::text) limit %s").format(
+            self._table("listings")
+        )
+        with self._errors("a sample of listing ids"), self.conn.cursor() as cur:
+            cur.execute(query, (str(seed), size))
+            return sorted(row[0] for row in cur.fetchall())
+
+    def listing_ids(self, fetch_rows: int = 10000) -> Iterator[int]:
+        """Every listing id, ascending (server-side cursor: flat memory)."""
+        query = sql.SQL("select id from {} order by id").format(self._table("listings"))
+        with self._errors("listing ids"), self.conn.cursor(name="indexer_ids") as cur:
+            cur.itersize = fetch_rows
+            cur.execute(query)
+            while rows := cur.fetchmany(fetch_rows):
+                for (listing_id,) in rows:
+                    yield listing_id

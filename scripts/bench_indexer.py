@@ -1,0 +1,194 @@
+"""Benchmark the indexer against its ceiling, on listings already in PostgreSQL.
+
+1. indexer: the first N documents of `<schema>_search.listing_search_documents`,
+   streamed from PostgreSQL and bulk-loaded into a fresh index, exactly as `reindex`
+   loads them (same batches, senders, index settings), up to the final refresh.
+   Peak RSS (VmHWM) of this process is read right after.
+2. ceiling: the same documents, dumped beforehand (not timed) as the very same NDJSON
+   `_bulk` bodies into a temp file, sent to another fresh index with the same batch size
+   and concurrency: no PostgreSQL and no per-document Python work while timed.
+
+Usage:  python scripts/bench_indexer.py [--docs N] [--batch-docs N] [--batch-mb MB] [--senders N]
+Settings come from the same environment as the indexer (PG*, LISTINGS_SCHEMA,
+OPENSEARCH_URL, ...). The benchmark indices are deleted at the end unless --keep-indices.
+Generate data first, e.g. `python -m migration fixtures --c2c 700000 --b2c 300000 && dbt build`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import queue
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from indexer.bulk import FILTER_PATH, NDJSON, BulkLoader, Row, batched, ndjson
+from indexer.config import Config, load_config
+from indexer.errors import IndexerError
+from indexer.opensearch import Indices, make_client
+from indexer.progress import Progress
+from indexer.source import Snapshot
+from migration.pg import ConfigError
+
+
+def peak_rss_mib() -> float:
+    """VmHWM (peak resident set size) of this process, in MiB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def rows_of(config: Config, snapshot: Snapshot, docs: int):
+    return batched(
+        snapshot.documents(fetch_rows=min(config.batch_docs, 5000), limit=docs),
+        config.batch_docs,
+        config.batch_bytes,
+    )
+
+
+def bench_indexer(config: Config, indices: Indices, docs: int) -> tuple[str, int, float, float]:
+    name = indices.new_index_name()
+    indices.create(name, config.shards)
+    progress = Progress(docs, label="indexer:", enabled=config.progress)
+    loader = BulkLoader(indices.client, config.opensearch, name, config.senders, config.max_retries, progress)
+    first_row: list[float] = []
+
+    def timed(chunks: Iterator[list[Row]]) -> Iterator[list[Row]]:
+        for chunk in chunks:
+            if not first_row:
+                first_row.append(time.monotonic() - started)
+            yield chunk
+
+    started = time.monotonic()
+    with Snapshot(config.pg, config.schema) as snapshot, progress.ticking():
+        result = loader.load(timed(rows_of(config, snapshot, docs)))
+    indices.finish_load(name, config.replicas)
+    seconds = time.monotonic() - started
+    if result.rejected:
+        raise IndexerError(f"{result.rejected} documents rejected, e.g. {result.rejections[:3]}")
+    return name, result.indexed, seconds, first_row[0] if first_row else float("nan")
+
+
+def dump_bodies(config: Config, docs: int, path: str) -> list[tuple[int, int]]:
+    """Write the bulk bodies to `path`; returns (offset, length) of each."""
+    spans = []
+    offset = 0
+    with Snapshot(config.pg, config.schema) as snapshot, open(path, "wb") as out:
+        for rows in rows_of(config, snapshot, docs):
+            body = ndjson(rows)
+            out.write(body)
+            spans.append((offset, len(body)))
+            offset += len(body)
+    return spans
+
+
+def bench_ceiling(config: Config, indices: Indices, path: str, spans: list[tuple[int, int]]) -> tuple[str, float]:
+    name = indices.new_index_name()
+    indices.create(name, config.shards)
+    work: queue.Queue = queue.Queue()
+    for span in spans:
+        work.put(span)
+    errors: list[str] = []
+    fd = os.open(path, os.O_RDONLY)
+
+    def sender() -> None:
+        while not errors:
+            try:
+                offset, length = work.get_nowait()
+            except queue.Empty:
+                return
+            body = os.pread(fd, length, offset)
+            response = indices.client.transport.perform_request(
+                "POST", f"/{name}/_bulk", params={"filter_path": FILTER_PATH}, body=body, headers=NDJSON
+            )
+            if response.get("errors"):
+                errors.append(f"bulk response with errors at offset {offset}")
+
+    started = time.monotonic()
+    threads = [threading.Thread(target=sender) for _ in range(config.senders)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    indices.finish_load(name, config.replicas)
+    seconds = time.monotonic() - started
+    os.close(fd)
+    if errors:
+        raise IndexerError(errors[0])
+    return name, seconds
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--docs", type=int, default=1_000_000, help="documents to index (default 1,000,000)")
+    parser.add_argument("--batch-docs", type=int, help="documents per bulk request (indexer default)")
+    parser.add_argument("--batch-mb", type=float, help="max bulk body size in MB (indexer default)")
+    parser.add_argument("--senders", type=int, help="concurrent bulk requests (indexer default)")
+    parser.add_argument("--alias", default="bench_indexer", help="prefix of the benchmark indices")
+    parser.add_argument("--keep-indices", action="store_true", help="do not delete the benchmark indices")
+    parser.add_argument("--quiet", action="store_true", help="no progress lines")
+    args = parser.parse_args(argv)
+    try:
+        config = load_config(
+            alias=args.alias,
+            batch_docs=args.batch_docs,
+            batch_bytes=int(args.batch_mb * 1024 * 1024) if args.batch_mb else None,
+            senders=args.senders,
+            progress=not args.quiet,
+        )
+        indices = Indices(make_client(config.opensearch, config.senders + 2), config.opensearch, config.alias)
+        version = indices.check_server()
+        with Snapshot(config.pg, config.schema) as snapshot:
+            snapshot.check_view()
+            available = snapshot.counts().listings
+        if available < args.docs:
+            raise IndexerError(
+                f"only {available:,} listings in {config.pg.describe()} schema {config.schema}; load more "
+                "(python -m migration fixtures --c2c N --b2c M && dbt build) or pass --docs"
+            )
+        print(
+            f"bench_indexer: {args.docs:,} docs, batches of {config.batch_docs} docs / "
+            f"{config.batch_bytes / 2**20:g} MB, {config.senders} senders, {version}",
+            flush=True,
+        )
+        created = []
+        try:
+            name, indexed, seconds, first = bench_indexer(config, indices, args.docs)
+            created.append(name)
+            if not args.keep_indices:  # no background merges of it while the ceiling runs
+                indices.delete([name])
+            rss = peak_rss_mib()
+            print(
+                f"indexer  {indexed:>11,} docs  {seconds:7.2f} s  {indexed / seconds:9,.0f} docs/s  "
+                f"peak RSS {rss:,.0f} MiB, first row after {first:.2f} s",
+                flush=True,
+            )
+            with tempfile.TemporaryDirectory(prefix="bench_indexer_") as tmp:
+                path = os.path.join(tmp, "bulk.ndjson")
+                spans = dump_bodies(config, args.docs, path)
+                size_mib = os.path.getsize(path) / 2**20
+                name, ceiling_seconds = bench_ceiling(config, indices, path, spans)
+                created.append(name)
+            print(
+                f"ceiling  {indexed:>11,} docs  {ceiling_seconds:7.2f} s  {indexed / ceiling_seconds:9,.0f} docs/s  "
+                f"(same {len(spans)} bodies, {size_mib:,.0f} MiB, from a file)"
+            )
+            print(f"ratio    indexer = {ceiling_seconds / seconds:.2f} x ceiling throughput")
+        finally:
+            if not args.keep_indices:
+                indices.delete(created)
+    except (IndexerError, ConfigError) as exc:
+        print(f"bench_indexer: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
