@@ -25,3 +25,6 @@ python -m migration report
 
 say "pytest"
 python -m pytest "$@"
+
+say "lineage docs in headless Chromium"
+scripts/docs_check.sh
