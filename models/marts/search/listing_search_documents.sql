@@ -1,7 +1,10 @@
 -- One OpenSearch document per listing, built in SQL so that lineage, tests and
 -- the index agree: the listing's fields, its location as a geo_point and its
 -- images nested in display_order. Timestamps are UTC ISO 8601 strings with a
--- `Z`. The indexer streams `document` as it is.
+-- `Z`. `json`, not `jsonb`: the indexer ships the text as it is, and building
+-- json is about twice as fast. Each listing's images come from one index range
+-- scan of listing_images (listing_id, display_order), so a single document, a
+-- sample or the whole stream in id order is cheap to read.
 
 with
 
@@ -23,32 +26,11 @@ images as (
 
 ),
 
-images_by_listing as (
-
-    -- One ordered aggregate over listing_images (its (listing_id, display_order)
-    -- index gives the order), not one subquery per listing.
-    select
-        listing_id,
-        jsonb_agg(
-            jsonb_build_object(
-                'id', id,
-                'url', url,
-                'thumbnail_url', thumbnail_url,
-                'is_primary', is_primary,
-                'display_order', display_order
-            )
-            order by display_order
-        ) as images
-    from images
-    group by listing_id
-
-),
-
 final as (
 
     select
         listings.id,
-        jsonb_build_object(
+        json_build_object(
             'id', listings.id,
             'uuid', listings.uuid,
             'source_type', listings.source_type,
@@ -70,16 +52,33 @@ final as (
             'updated_at', {{ iso8601_utc('listings.updated_at') }},
             'location', case
                 when locations.latitude is not null
-                    then jsonb_build_object('lat', locations.latitude, 'lon', locations.longitude)
+                    then json_build_object('lat', locations.latitude, 'lon', locations.longitude)
             end,
             'show_on_map', coalesce(locations.show_on_map, false),
-            'images', coalesce(images_by_listing.images, '[]'::jsonb)
+            'images', coalesce(
+                (
+                    select
+                        json_agg(
+                            json_build_object(
+                                'id', images.id,
+                                'url', images.url,
+                                'thumbnail_url', images.thumbnail_url,
+                                'is_primary', images.is_primary,
+                                'display_order', images.display_order
+                            )
+                            order by images.display_order
+                        )
+                    from images
+                    where images.listing_id = listings.id
+                ),
+                '[]'::json
+            )
         ) as document
     from listings
     left join locations
         on listings.id = locations.listing_id
-    left join images_by_listing
-        on listings.id = images_by_listing.listing_id
+    -- the order the indexer streams in, so reading it needs no sort
+    order by listings.id
 
 )
 
