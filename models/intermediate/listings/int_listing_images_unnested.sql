@@ -1,6 +1,7 @@
 -- One row per entry of every source row's `images` array, both JSON shapes
--- normalised to one, with the target image id and the reason (if any) the
--- image cannot be migrated. A view: unnesting is cheap, writing 3M rows twice is not.
+-- normalised to one, with the target image id, the reason (if any) the image
+-- cannot be migrated, and the display_order of those that migrate. A view:
+-- listing_images and listing_images_rejected each read their part of it.
 
 with
 
@@ -74,6 +75,30 @@ checked as (
 
 ),
 
+ordered as (
+
+    -- The monolith's order within a listing: the main/default image first, then
+    -- the B2C display_order with NULLs last, then the image id. Numbered 0, 1,
+    -- 2, ... over the images that migrate, so a rejected one leaves no gap.
+    -- Partitioned by rejection_reason as well, so that a filter on it (as both
+    -- consumers have) is applied before the sort rather than after it.
+    select
+        *,
+        case
+            when rejection_reason is null
+                then row_number() over (
+                    partition by listing_id, rejection_reason
+                    order by
+                        is_flagged_primary desc,
+                        source_display_order asc nulls last,
+                        source_image_id asc,
+                        source_position asc
+                ) - 1
+        end as display_order
+    from checked
+
+),
+
 final as (
 
     select
@@ -94,15 +119,17 @@ final as (
         -- numerics
         source_position,
         source_display_order,
+        display_order::integer as display_order,
 
         -- booleans
         is_flagged_primary,
+        coalesce(display_order = 0, false) as is_primary,
 
         -- quarantine
         rejection_reason,
         entry as source_entry
 
-    from checked
+    from ordered
 
 )
 

@@ -37,10 +37,16 @@ mapped as (
                 then {{ listing_id('normalised.source_type', 'normalised.source_id') }}
         end as listing_id,
         status_map.status as mapped_status,
-        {{ uuid_v3_digest("normalised.source_type || ':' || normalised.source_id") }} as uuid_digest
+        uuid_hash.digest as uuid_digest
     from normalised
     left join status_map
         on normalised.normalised_status = status_map.source_status
+    -- `offset 0` keeps the digest computed once per row: inlined, PostgreSQL
+    -- would compute the MD5 again for each of its four uses below.
+    cross join lateral (
+        select {{ uuid_v3_digest("normalised.source_type || ':' || normalised.source_id") }} as digest
+        offset 0
+    ) as uuid_hash
 
 ),
 

@@ -6,7 +6,7 @@ with
 
 images as (
 
-    select * from {{ ref('int_listing_images_ordered') }}
+    select * from {{ ref('int_listing_images_unnested') }}
 
 ),
 
@@ -31,6 +31,7 @@ final as (
         is_primary
 
     from images
+    where rejection_reason is null
 
 )
 
