@@ -54,10 +54,10 @@ checks as (
     select
         'nested images = listing_images (sample)' as failed_check,
         (
-            select count(*) from {{ ref('listing_images') }}
-            where mod(listing_id, {{ modulus }}) = 0
+            select count(*) from {{ ref('listing_images') }} as sampled_images
+            where mod(sampled_images.listing_id, {{ modulus }}) = 0
         ) as expected,
-        images as actual
+        sample_totals.images as actual
     from sample_totals
 
     union all
