@@ -41,11 +41,12 @@ mapped as (
     from normalised
     left join status_map
         on normalised.normalised_status = status_map.source_status
-    -- `offset 0` keeps the digest computed once per row: inlined, PostgreSQL
-    -- would compute the MD5 again for each of its four uses below.
-    cross join lateral (
+    -- The `limit` keeps this one-row subquery from being pulled up, so the digest
+    -- is computed once per row: inlined, PostgreSQL would compute the MD5 again
+    -- for each of its four uses below.
+    cross join lateral (  -- noqa: ST05
         select {{ uuid_v3_digest("normalised.source_type || ':' || normalised.source_id") }} as digest
-        offset 0
+        limit 1  -- noqa: AM09
     ) as uuid_hash
 
 ),
