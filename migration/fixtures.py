@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from migration.pg import ConfigError, PgSettings
@@ -502,19 +503,35 @@ FROM (
 # --------------------------------------------------------------------------------------
 
 
-def load_schema(conn: psycopg.Connection, schema_sql_path: str | Path | None = None) -> None:
+SCHEMA_MARKER = "stand-in monolith created by listings-migration fixtures"
+
+
+def load_schema(
+    conn: psycopg.Connection, schema_sql_path: str | Path | None = None, *, replace_foreign: bool = False
+) -> None:
     """Run monolith/schema.sql: drop and recreate schema `monolith` (tables and the view).
 
-    schema.sql sets search_path; the connection's own search_path is restored afterwards.
+    A `monolith` schema that these fixtures did not create (no marker comment) could be
+    the real monolith: it is only dropped with replace_foreign=True. schema.sql sets
+    search_path; the connection's own search_path is restored afterwards.
     """
     path = Path(schema_sql_path) if schema_sql_path is not None else SCHEMA_SQL
     try:
         ddl = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"cannot read schema file {path}: {exc.strerror}") from None
+    existing = conn.execute(
+        "SELECT obj_description(oid, 'pg_namespace') FROM pg_namespace WHERE nspname = 'monolith'"
+    ).fetchone()
+    if existing is not None and existing[0] != SCHEMA_MARKER and not replace_foreign:
+        raise ConfigError(
+            "schema monolith exists and was not created by these fixtures (a real monolith?); "
+            "refusing to drop it: use another database, or --replace-schema if it is disposable"
+        )
     with conn.transaction():
         search_path = conn.execute("SELECT current_setting('search_path')").fetchone()[0]
         conn.execute(ddl)
+        conn.execute(sql.SQL("COMMENT ON SCHEMA monolith IS {}").format(sql.Literal(SCHEMA_MARKER)))
         conn.execute("SELECT set_config('search_path', %s, false)", [search_path])
 
 
@@ -1313,12 +1330,17 @@ def add_cli(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--dirty", action="store_true", help="also insert the dirty catalogue")
     parser.add_argument("--seed", type=int, default=42, help="generator seed (default 42)")
     parser.add_argument("--no-schema", action="store_true", help="keep the existing schema (tables must be empty)")
+    parser.add_argument(
+        "--replace-schema",
+        action="store_true",
+        help="drop an existing monolith schema even if these fixtures did not create it (disposable databases only)",
+    )
     parser.set_defaults(handler=run_cli)
 
 
 def _load(conn: psycopg.Connection, args: argparse.Namespace, progress: Progress) -> dict[str, int]:
     if not args.no_schema:
-        load_schema(conn)
+        load_schema(conn, replace_foreign=args.replace_schema)
     elif conn.execute("SELECT to_regclass('monolith.unified_listings') IS NULL").fetchone()[0]:
         raise ConfigError("no monolith.unified_listings in this database: drop --no-schema")
     if not args.example:

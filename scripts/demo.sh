@@ -14,6 +14,11 @@ ensure_venv
 ensure_profile
 ensure_services
 ensure_database "${PGDATABASE:-listings_db}"
+# On the local default cluster the database is ours; on a server you configured,
+# the fixtures refuse to drop a `monolith` schema they did not create.
+if [[ "${LISTINGS_PG_LOCAL:-}" == 1 ]]; then
+    fixture_args+=(--replace-schema)
+fi
 
 say "loading the stand-in monolith (${fixture_args[*]})"
 python -m migration fixtures "${fixture_args[@]}"

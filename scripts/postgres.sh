@@ -9,8 +9,10 @@
 #     nothing, `stop` never touches it. The user's PG* variables are used as is.
 #   * local default: Debian's postgresql package, cluster 15/main, listening on
 #     127.0.0.1:5432 only, a SUPERUSER login role `listings` whose random
-#     password lives in $REPO/.local/pg/password (mode 600, git-ignored), a
-#     libpq passfile $REPO/.local/pg/pgpass and a database `listings_db`.
+#     password lives in $STATE_DIR/password (mode 600), a libpq passfile
+#     $STATE_DIR/pgpass and a database `listings_db`. STATE_DIR is per machine
+#     (like the cluster itself), not per checkout, so every clone on the machine
+#     shares one credential: ${XDG_DATA_HOME:-~/.local/share}/listings-migration/pg.
 #     `env` prints the export lines for it (no password):
 #         eval "$(scripts/postgres.sh env)"
 #     They include LISTINGS_PG_LOCAL=1, so calling this script again with that
@@ -27,7 +29,7 @@ PG_VERSION=15
 PG_CLUSTER=main
 PG_USER=listings
 PG_DB=listings_db
-STATE_DIR="$REPO/.local/pg"
+STATE_DIR="${LISTINGS_PG_STATE_DIR:-${XDG_DATA_HOME:-$HOME/.local/share}/listings-migration/pg}"
 PASSWORD_FILE="$STATE_DIR/password"
 PGPASS_FILE="$STATE_DIR/pgpass"
 LOG_FILE="$STATE_DIR/postgres.sh.log"   # output of apt-get, pg_createcluster, ...
@@ -192,7 +194,7 @@ write_pgpass() {
 }
 
 # Create or update the role (the password is always re-synced with the file,
-# so deleting .local/ is harmless) and create the database if missing.
+# so deleting $STATE_DIR is harmless) and create the database if missing.
 # The SQL goes through stdin, so the password never appears in argv or output.
 ensure_role_and_db() {
   local pw

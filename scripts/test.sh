@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every test: lint (ruff, SQLFluff), dbt build on dirty fixtures, the migration
-# report, then pytest (unit and integration, against the real PostgreSQL and
-# OpenSearch). Sets up whatever is missing first. Usage: scripts/test.sh [pytest args]
+# report, the lineage docs in headless Chromium, then pytest (unit and
+# integration, against the real PostgreSQL and OpenSearch). Sets up whatever is
+# missing first. Usage: scripts/test.sh [pytest args]
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 
@@ -19,12 +20,12 @@ sqlfluff lint models tests macros
 say "dbt build on fixtures with every dirty case (database listings_ci)"
 export PGDATABASE=listings_ci
 ensure_database "$PGDATABASE"
-python -m migration fixtures --c2c 3000 --b2c 1500 --dirty
+python -m migration fixtures --c2c 3000 --b2c 1500 --dirty --replace-schema
 dbt build
 python -m migration report
 
-say "pytest"
-python -m pytest "$@"
-
 say "lineage docs in headless Chromium"
 scripts/docs_check.sh
+
+say "pytest"
+python -m pytest "$@"

@@ -20,7 +20,7 @@ from migration.fixtures import (
     seed_example,
     view_counts,
 )
-from migration.pg import PgSettings
+from migration.pg import ConfigError, PgSettings
 
 VIEW_MD5 = """
 SELECT md5(string_agg(u::text, E'\\n' ORDER BY u.source_type, u.id))
@@ -383,3 +383,16 @@ def test_cli_reports_failures_in_one_line_with_exit_code_2(scratch_db):
     assert "cannot connect" in unreachable.stderr
     assert "--example" in no_size.stderr
     assert "monolith" in no_schema.stderr
+
+
+def test_load_schema_refuses_to_drop_a_monolith_schema_it_did_not_create(scratch_db):
+    with scratch_db.connect(autocommit=True) as conn:
+        conn.execute("CREATE SCHEMA monolith")
+        conn.execute("CREATE TABLE monolith.c2c_listings (id integer primary key)")
+        conn.execute("INSERT INTO monolith.c2c_listings VALUES (1)")
+        with pytest.raises(ConfigError, match="not created by these fixtures"):
+            load_schema(conn)
+        assert conn.execute("SELECT count(*) FROM monolith.c2c_listings").fetchone()[0] == 1
+        load_schema(conn, replace_foreign=True)  # disposable: explicitly allowed
+        load_schema(conn)  # ours now: reloads without the flag
+        assert conn.execute("SELECT to_regclass('monolith.unified_listings') IS NOT NULL").fetchone()[0]
