@@ -43,7 +43,11 @@ ensure_profile() {
 ensure_services() {
     "$REPO/scripts/postgres.sh" start
     if [[ -z "${PGHOST:-}" ]]; then
+        local database="${PGDATABASE:-}"   # a database chosen by the caller wins
         eval "$("$REPO/scripts/postgres.sh" env)"
+        if [[ -n "$database" ]]; then
+            export PGDATABASE="$database"
+        fi
     fi
     if [[ "${1:-}" != "--no-opensearch" ]]; then
         "$REPO/scripts/opensearch.sh" start

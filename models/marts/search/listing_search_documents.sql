@@ -26,59 +26,67 @@ images as (
 
 ),
 
-final as (
+fields as (
 
+    -- One column per document key, in the document's order; row_to_json below
+    -- turns the row into the document (faster than json_build_object).
     select
         listings.id,
-        json_build_object(
-            'id', listings.id,
-            'uuid', listings.uuid,
-            'source_type', listings.source_type,
-            'user_id', listings.user_id,
-            'category_id', listings.category_id,
-            'title', listings.title,
-            'description', listings.description,
-            'price', listings.price,
-            'currency', listings.currency,
-            'condition', listings.condition,
-            'status', listings.status,
-            'visibility', listings.visibility,
-            'city', listings.city,
-            'country', listings.country,
-            'views_count', listings.views_count,
-            'storefront_id', listings.storefront_id,
-            'external_id', listings.external_id,
-            'created_at', {{ iso8601_utc('listings.created_at') }},
-            'updated_at', {{ iso8601_utc('listings.updated_at') }},
-            'location', case
-                when locations.latitude is not null
-                    then json_build_object('lat', locations.latitude, 'lon', locations.longitude)
-            end,
-            'show_on_map', coalesce(locations.show_on_map, false),
-            'images', coalesce(
-                (
+        listings.uuid,
+        listings.source_type,
+        listings.user_id,
+        listings.category_id,
+        listings.title,
+        listings.description,
+        listings.price,
+        listings.currency,
+        listings.condition,
+        listings.status,
+        listings.visibility,
+        listings.city,
+        listings.country,
+        listings.views_count,
+        listings.storefront_id,
+        listings.external_id,
+        {{ iso8601_utc('listings.created_at') }} as created_at,
+        {{ iso8601_utc('listings.updated_at') }} as updated_at,
+        case
+            when locations.latitude is not null
+                then json_build_object('lat', locations.latitude, 'lon', locations.longitude)
+        end as location,
+        coalesce(locations.show_on_map, false) as show_on_map,
+        coalesce(
+            (
+                -- array_to_json, not json_agg: json_agg puts line breaks between
+                -- elements, and the indexer ships each document as one NDJSON line
+                select array_to_json(array_agg(listing_image order by listing_image.display_order))
+                from (
                     select
-                        json_agg(
-                            json_build_object(
-                                'id', images.id,
-                                'url', images.url,
-                                'thumbnail_url', images.thumbnail_url,
-                                'is_primary', images.is_primary,
-                                'display_order', images.display_order
-                            )
-                            order by images.display_order
-                        )
+                        images.id,
+                        images.url,
+                        images.thumbnail_url,
+                        images.is_primary,
+                        images.display_order
                     from images
                     where images.listing_id = listings.id
-                ),
-                '[]'::json
-            )
-        ) as document
+                ) as listing_image
+            ),
+            '[]'::json
+        ) as images
     from listings
     left join locations
         on listings.id = locations.listing_id
-    -- the order the indexer streams in, so reading it needs no sort
-    order by listings.id
+
+),
+
+final as (
+
+    select
+        fields.id,
+        row_to_json(fields) as document
+    from fields
+    -- the order the indexer streams in (a merge join over the primary keys)
+    order by fields.id
 
 )
 

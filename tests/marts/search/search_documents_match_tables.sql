@@ -1,10 +1,11 @@
 -- The documents the indexer ships agree with the tables: one per listing (all of
 -- them), and, on a fixed sample of every `document_test_sample_modulus`-th id
 -- (var, default 10; 1 checks every document), every required key present, as
--- many nested images as listing_images has for the listing, and timestamps in
--- UTC ISO 8601. The sample keeps the test cheap at millions of rows (each
--- document is built on read); the indexer's `validate` compares every image
--- count and a random sample field by field after loading. One row per failed check.
+-- many nested images as listing_images has for the listing, timestamps in UTC
+-- ISO 8601, and no line break in the text (the indexer sends one line each).
+-- The sample keeps the test cheap at millions of rows (each document is built
+-- on read); the indexer's `validate` compares every image count and a random
+-- sample field by field after loading. One row per failed check.
 
 {% set modulus = var('document_test_sample_modulus', 10) %}
 
@@ -15,7 +16,8 @@ sampled as (
     -- The filter reaches the view's scan of listings: only sampled documents are built.
     select
         id,
-        document::jsonb as document
+        document::jsonb as document,
+        strpos(document::text, chr(10)) > 0 as has_line_break
     from {{ ref('listing_search_documents') }}
     where mod(id, {{ modulus }}) = 0
 
@@ -37,7 +39,8 @@ sample_totals as (
             where (document ->> 'created_at') !~ '^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$'
         ) + count(*) filter (
             where (document ->> 'updated_at') !~ '^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$'
-        ) as documents_with_bad_timestamps
+        ) as documents_with_bad_timestamps,
+        count(*) filter (where has_line_break) as documents_with_line_breaks
     from sampled
 
 ),
@@ -74,6 +77,15 @@ checks as (
         'documents with a non-UTC-ISO-8601 timestamp (sample)' as failed_check,
         0 as expected,
         documents_with_bad_timestamps as actual
+    from sample_totals
+
+    union all
+
+    -- each document must be one NDJSON line
+    select
+        'documents with a line break (sample)' as failed_check,
+        0 as expected,
+        documents_with_line_breaks as actual
     from sample_totals
 
 )
