@@ -28,7 +28,7 @@ from .errors import OpenSearchError
 from .opensearch import describe_error
 from .progress import Progress
 
-Row = tuple[int, str]
+Row = tuple[int, bytes]  # (listing id, document as UTF-8 JSON text, never decoded)
 REJECTION_SAMPLE = 20
 # Stop early when this many documents were rejected: the mapping or the data is wrong,
 # and loading the rest would only take time.
@@ -39,14 +39,14 @@ NDJSON = {"content-type": "application/x-ndjson"}
 
 
 def ndjson(rows: list[Row]) -> bytes:
-    """The _bulk body for rows: an action line with _id, then the document text as is."""
-    return "".join([f'{{"index":{{"_id":"{listing_id}"}}}}\n{doc}\n' for listing_id, doc in rows]).encode()
+    """The _bulk body for rows: an action line with _id, then the document bytes as they are."""
+    return b"".join([b'{"index":{"_id":"%d"}}\n%b\n' % (listing_id, doc) for listing_id, doc in rows])
 
 
 def batched(chunks: Iterable[list[Row]], max_docs: int, max_bytes: int) -> Iterator[list[Row]]:
     """Regroup fetched row chunks into batches of at most max_docs rows / ~max_bytes.
 
-    Sizes are counted in characters (a cheap lower bound of the UTF-8 size).
+    Sizes are counted in bytes of document text, plus the action line.
     """
     batch: list[Row] = []
     size = 0

@@ -15,6 +15,8 @@ from types import TracebackType
 
 import psycopg
 from psycopg import sql
+from psycopg.abc import Buffer
+from psycopg.adapt import Loader
 
 from migration.pg import PgSettings
 
@@ -113,9 +115,9 @@ class Snapshot:
         with self._errors(f"{self.search_schema}.{VIEW}"), self.conn.cursor() as cur:
             cur.execute(query)
 
-    def documents(self, fetch_rows: int = FETCH_ROWS, limit: int | None = None) -> Iterator[list[tuple[int, str]]]:
+    def documents(self, fetch_rows: int = FETCH_ROWS, limit: int | None = None) -> Iterator[list[tuple[int, bytes]]]:
         """All documents in id order (the first `limit` only, if given), as lists of
-        (id, document text) of up to fetch_rows.
+        (id, document as UTF-8 bytes) of up to fetch_rows.
 
         The view itself is ordered by id (a merge join over the primary keys); an outer
         `order by` here would make PostgreSQL sort every document before the first one
@@ -127,6 +129,9 @@ class Snapshot:
             self._errors(f"{self.search_schema}.{VIEW}"),
             self.conn.cursor(name="indexer_documents") as cur,
         ):
+            # The document text goes to OpenSearch as the bytes PostgreSQL sent:
+            # no UTF-8 decode here and encode again when the body is built.
+            cur.adapters.register_loader("text", _RawText)
             cur.itersize = fetch_rows
             cur.execute(query)
             while rows := cur.fetchmany(fetch_rows):
@@ -157,3 +162,10 @@ class Snapshot:
             while rows := cur.fetchmany(fetch_rows):
                 for (listing_id,) in rows:
                     yield listing_id
+
+
+class _RawText(Loader):
+    """Loads a text column as the raw bytes PostgreSQL sent (UTF-8)."""
+
+    def load(self, data: Buffer) -> bytes:
+        return bytes(data)

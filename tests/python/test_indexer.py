@@ -652,7 +652,7 @@ def test_tls_is_verified_by_default_against_the_given_ca_bundle(env, opensearch_
 
 
 def test_bulk_bodies_carry_the_document_text_unchanged():
-    rows = [(1, '{"title": "a\\"b"}'), (22, '{"title": "Ђ 😀"}')]
+    rows = [(1, b'{"title": "a\\"b"}'), (22, '{"title": "Ђ 😀"}'.encode())]
     body = ndjson(rows)
 
     assert body == ('{"index":{"_id":"1"}}\n{"title": "a\\"b"}\n{"index":{"_id":"22"}}\n{"title": "Ђ 😀"}\n').encode()
