@@ -163,3 +163,28 @@ def opensearch_alias(opensearch_url: str) -> Iterator[str]:
         client.indices.delete(index=alias, ignore=[404])
     finally:
         client.close()
+
+
+def pg_env(settings: PgSettings) -> dict[str, str]:
+    """The PG* variables that point a child process at `settings`' database."""
+    env = {
+        "PGHOST": settings.host,
+        "PGPORT": str(settings.port),
+        "PGUSER": settings.user,
+        "PGDATABASE": settings.dbname,
+    }
+    if settings.password:
+        env["PGPASSWORD"] = settings.password
+    return env
+
+
+def migration_cli(settings: PgSettings, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """`python -m migration ARGS` against `settings`' database (env overrides last)."""
+    return subprocess.run(
+        [sys.executable, "-m", "migration", *args],
+        cwd=ROOT,
+        env={**os.environ, **pg_env(settings), **(env or {})},
+        capture_output=True,
+        text=True,
+        check=False,
+    )

@@ -5,29 +5,20 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import uuid
 from pathlib import Path
 
 import pytest
 import yaml
-from conftest import build, load_monolith, scratch_database
+from conftest import build, load_monolith, migration_cli, pg_env, scratch_database
 from psycopg import sql
 
-from migration import fixtures
+from migration import fixtures, snapshot
 from migration.pg import PgSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 NAMESPACE = uuid.UUID(yaml.safe_load((ROOT / "dbt_project.yml").read_text())["vars"]["listing_uuid_namespace"])
-TABLES = [
-    "listings",
-    "listing_images",
-    "listing_locations",
-    "listing_id_map",
-    "listings_rejected",
-    "listing_images_rejected",
-    "listing_coordinates_rejected",
-]
+TABLES = list(snapshot.TABLES)  # every output table of the migration
 
 
 def table_digests(settings: PgSettings) -> dict[str, str]:
@@ -58,18 +49,7 @@ def outcome(conn, case: str) -> dict:
 
 
 def report(settings: PgSettings, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    full_env = {
-        **os.environ,
-        "PGHOST": settings.host,
-        "PGPORT": str(settings.port),
-        "PGUSER": settings.user,
-        "PGDATABASE": settings.dbname,
-        **({"PGPASSWORD": settings.password} if settings.password else {}),
-        **(env or {}),
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "migration", "report"], cwd=ROOT, env=full_env, capture_output=True, text=True
-    )
+    return migration_cli(settings, "report", env=env)
 
 
 def test_every_source_row_and_image_is_migrated_or_quarantined_and_report_says_success(migrated_db):
@@ -257,24 +237,15 @@ def test_a_second_build_in_another_session_zone_gives_identical_tables(run_dbt):
         assert table_digests(settings) == first
 
 
+def monolith_env(settings: PgSettings, password: str | None) -> dict[str, str]:
+    """MONOLITH_PG* variables for attach-monolith, pointing at `settings`' database."""
+    return {f"MONOLITH_{key}": value for key, value in {**pg_env(settings), "PGPASSWORD": password or ""}.items()}
+
+
 def test_build_through_postgres_fdw_gives_the_same_tables_as_the_same_database(run_dbt, migrated_db):
     with scratch_database("target") as target:
         password = migrated_db.password or _password_from_passfile(migrated_db)
-        env = {
-            **os.environ,
-            "PGHOST": target.host,
-            "PGPORT": str(target.port),
-            "PGUSER": target.user,
-            "PGDATABASE": target.dbname,
-            "MONOLITH_PGHOST": migrated_db.host,
-            "MONOLITH_PGPORT": str(migrated_db.port),
-            "MONOLITH_PGUSER": migrated_db.user,
-            "MONOLITH_PGDATABASE": migrated_db.dbname,
-            "MONOLITH_PGPASSWORD": password or "",
-        }
-        attached = subprocess.run(
-            [sys.executable, "-m", "migration", "attach-monolith"], cwd=ROOT, env=env, capture_output=True, text=True
-        )
+        attached = migration_cli(target, "attach-monolith", env=monolith_env(migrated_db, password))
         assert attached.returncode == 0, attached.stderr
         assert "rows" in attached.stdout
         if password:
@@ -284,26 +255,14 @@ def test_build_through_postgres_fdw_gives_the_same_tables_as_the_same_database(r
 
 
 def test_attach_monolith_with_a_wrong_password_fails_in_one_line(scratch_db):
-    env = {
-        **os.environ,
-        "PGHOST": scratch_db.host,
-        "PGPORT": str(scratch_db.port),
-        "PGUSER": scratch_db.user,
-        "PGDATABASE": scratch_db.dbname,
-        "MONOLITH_PGHOST": "127.0.0.1",
-        "MONOLITH_PGPORT": str(scratch_db.port),
-        "MONOLITH_PGUSER": scratch_db.user,
-        "MONOLITH_PGDATABASE": scratch_db.dbname,
-        "MONOLITH_PGPASSWORD": "wrong-password-1234",
-    }
     with scratch_db.connect(autocommit=True) as conn:
         fixtures.load_schema(conn)
-    result = subprocess.run(
-        [sys.executable, "-m", "migration", "attach-monolith", "--schema", "monolith_remote"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
+    result = migration_cli(
+        scratch_db,
+        "attach-monolith",
+        "--schema",
+        "monolith_remote",
+        env=monolith_env(scratch_db, "wrong-password-1234"),
     )
     assert result.returncode == 2
     assert len(result.stderr.strip().splitlines()) == 1

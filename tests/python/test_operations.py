@@ -2,32 +2,14 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-from conftest import build, load_monolith, scratch_database
+from conftest import build, load_monolith, migration_cli, scratch_database
 from test_dbt_migration import table_digests
 
 from migration import fixtures
-from migration.pg import PgSettings
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def migration_cli(settings: PgSettings, *args: str) -> subprocess.CompletedProcess:
-    env = {
-        **os.environ,
-        "PGHOST": settings.host,
-        "PGPORT": str(settings.port),
-        "PGUSER": settings.user,
-        "PGDATABASE": settings.dbname,
-        **({"PGPASSWORD": settings.password} if settings.password else {}),
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "migration", *args], cwd=ROOT, env=env, capture_output=True, text=True, check=False
-    )
 
 
 def test_restore_puts_back_exactly_the_snapshotted_tables(run_dbt):
