@@ -94,7 +94,7 @@ def run(pg: PgSettings, settings: project.ProjectSettings, out=print) -> bool:
         where = f" (on the server: df -h {data_directory[0]})" if data_directory else ""
         check(True, f"the build needs about {_size(need)} of free disk on the target server{where}")
 
-        existing = snapshot._existing(conn, settings.target_schema)
+        existing = snapshot.existing_tables(conn, settings.target_schema)
         taken = snapshot.snapshots(conn, settings.target_schema)
         if existing:
             check(

@@ -21,15 +21,6 @@ class ProjectSettings:
     monolith_schema: str
     uuid_namespace: str
     b2c_id_offset: int
-    default_currency: str
-
-    @property
-    def search_schema(self) -> str:
-        return f"{self.target_schema}_search"
-
-    @property
-    def work_schema(self) -> str:
-        return f"{self.target_schema}_migration"
 
 
 def load(root: Path = ROOT) -> ProjectSettings:
@@ -40,5 +31,4 @@ def load(root: Path = ROOT) -> ProjectSettings:
         monolith_schema=os.environ.get("MONOLITH_SCHEMA") or "monolith",
         uuid_namespace=variables["listing_uuid_namespace"],
         b2c_id_offset=int(variables["b2c_id_offset"]),
-        default_currency=variables["default_currency"],
     )

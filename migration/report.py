@@ -24,6 +24,18 @@ OK, FAIL = "✓", "✗"
 
 
 @dataclass(frozen=True)
+class Totals:
+    """Row counts read once and shared by the summary and the checks."""
+
+    source_rows: int
+    source_images: int
+    listings: int
+    rejected: int
+    images: int
+    images_rejected: int
+
+
+@dataclass(frozen=True)
 class Check:
     name: str
     passed: bool
@@ -50,12 +62,11 @@ class Report:
 
     # -- the checks -----------------------------------------------------------------
 
-    def checks(self, source_rows: int, source_images: int) -> list[Check]:
+    def checks(self, totals: Totals) -> list[Check]:
         t = self.table
-        listings = self.scalar(sql.SQL("select count(*) from {}").format(t("listings")))
-        rejected = self.scalar(sql.SQL("select count(*) from {}").format(t("listings_rejected")))
-        images = self.scalar(sql.SQL("select count(*) from {}").format(t("listing_images")))
-        images_rejected = self.scalar(sql.SQL("select count(*) from {}").format(t("listing_images_rejected")))
+        source_rows, source_images = totals.source_rows, totals.source_images
+        listings, rejected = totals.listings, totals.rejected
+        images, images_rejected = totals.images, totals.images_rejected
         checks = [
             Check(
                 "Row counts match",
@@ -147,14 +158,14 @@ def run(pg: PgSettings, settings: project.ProjectSettings, out: Callable[[str], 
         by_type = dict(report.rows(sql.SQL("select source_type, count(*) from {} group by 1").format(t("listings"))))
         listings = sum(by_type.values())
         out(f"{OK} Migrated {_n(listings)} listings (c2c {_n(by_type.get('c2c', 0))}, b2c {_n(by_type.get('b2c', 0))})")
-        _print_reasons(out, "listings rejected", report.rows(_by_reason(t("listings_rejected"))))
+        rejected = _print_reasons(out, "listings rejected", report.rows(_by_reason(t("listings_rejected"))))
         images = report.scalar(sql.SQL("select count(*) from {}").format(t("listing_images")))
         out(f"{OK} Migrated {_n(images)} images")
-        _print_reasons(out, "images rejected", report.rows(_by_reason(t("listing_images_rejected"))))
+        images_rejected = _print_reasons(out, "images rejected", report.rows(_by_reason(t("listing_images_rejected"))))
         _print_reasons(out, "coordinates not written", report.rows(_by_reason(t("listing_coordinates_rejected"))))
         out("")
         out("Validation:")
-        checks = report.checks(source_rows, source_images)
+        checks = report.checks(Totals(source_rows, source_images, listings, rejected, images, images_rejected))
         for check in checks:
             out(f"{OK if check.passed else FAIL} {check.name} ({check.detail})")
         passed = all(check.passed for check in checks)
@@ -167,11 +178,13 @@ def _by_reason(table: sql.Composed) -> sql.Composed:
     return sql.SQL("select reason, count(*) from {} group by reason order by count(*) desc, reason").format(table)
 
 
-def _print_reasons(out: Callable[[str], None], label: str, rows: list[tuple]) -> None:
+def _print_reasons(out: Callable[[str], None], label: str, rows: list[tuple]) -> int:
+    """Print the rows counted by reason; return their total."""
     total = sum(count for _, count in rows)
     out(f"  {_n(total)} {label}" + (":" if rows else ""))
     for reason, count in rows:
         out(f"    {count:>10,}  {reason}")
+    return total
 
 
 def add_cli(subparsers: argparse._SubParsersAction) -> None:

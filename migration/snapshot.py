@@ -35,7 +35,7 @@ def snapshot(conn: psycopg.Connection, schema: str, now: datetime | None = None)
     """Copy every existing output table of `schema` into a new snapshot schema; return its name and row counts."""
     stamp = (now or datetime.now(UTC)).strftime("%Y%m%d%H%M%S")
     name = f"{schema}_snapshot_{stamp}"
-    tables = _existing(conn, schema)
+    tables = existing_tables(conn, schema)
     if not tables:
         raise ConfigError(f"nothing to snapshot: schema {schema!r} has none of the migration's tables")
     counts = {}
@@ -67,7 +67,7 @@ def restore(conn: psycopg.Connection, schema: str, name: str) -> list[str]:
     """Replace the tables of `schema` with snapshot `name`, atomically; the snapshot schema is consumed."""
     if name not in snapshots(conn, schema):
         raise ConfigError(f"no snapshot {name!r} of schema {schema!r} (see `python -m migration snapshots`)")
-    tables = _existing(conn, name)
+    tables = existing_tables(conn, name)
     with conn.transaction():
         for table in tables:
             conn.execute(sql.SQL("drop table if exists {} cascade").format(sql.Identifier(schema, table)))
@@ -84,7 +84,8 @@ def drop_snapshot(conn: psycopg.Connection, schema: str, name: str) -> None:
     conn.execute(sql.SQL("drop schema {} cascade").format(sql.Identifier(name)))
 
 
-def _existing(conn: psycopg.Connection, schema: str) -> list[str]:
+def existing_tables(conn: psycopg.Connection, schema: str) -> list[str]:
+    """The migration's output tables that exist in `schema`, in TABLES order."""
     rows = conn.execute(
         "select table_name from information_schema.tables where table_schema = %s and table_type = 'BASE TABLE'"
         " and table_name = any(%s)",

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from conftest import pg_env
 from opensearchpy import OpenSearch
 
 from indexer.bulk import batched, ndjson
@@ -57,18 +58,6 @@ class Run:
 
 
 # --- fixtures and helpers ---------------------------------------------------------------
-
-
-def pg_env(settings: PgSettings) -> dict[str, str]:
-    env = {
-        "PGHOST": settings.host,
-        "PGPORT": str(settings.port),
-        "PGUSER": settings.user,
-        "PGDATABASE": settings.dbname,
-    }
-    if settings.password:
-        env["PGPASSWORD"] = settings.password
-    return env
 
 
 @pytest.fixture
