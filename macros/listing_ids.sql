@@ -1,22 +1,25 @@
 {% macro listing_id(source_type, source_id) -%}
-    {#- Target id of a monolith row: C2C ids are kept, B2C ids are shifted by the
-        `b2c_id_offset` var so that the two sides can never collide. -#}
+    {#- Target id (bigint) of a monolith row or image: C2C ids are kept, B2C ids are
+        shifted by the `b2c_id_offset` var. The monolith's ids are `integer`, so with
+        an offset of at least 2^32 the two sides can never meet, whatever their sign
+        or size: no real monolith id is ever refused for its value. -#}
+    {%- if var('b2c_id_offset') | int < 4294967296 -%}
+        {{ exceptions.raise_compiler_error(
+            "b2c_id_offset must be at least 4294967296 (2^32) so that B2C ids (integer + offset) never meet "
+            ~ "C2C ids (any integer); got " ~ var('b2c_id_offset')) }}
+    {%- endif -%}
     case
         when {{ source_type }} = 'c2c' then {{ source_id }}::bigint
-        else {{ source_id }}::bigint + {{ var('b2c_id_offset') }}
+        else {{ source_id }}::bigint + {{ var('b2c_id_offset') | int }}
     end
 {%- endmacro %}
 
 
-{% macro id_fits_policy(source_type, source_id) -%}
-    {#- True when the id policy maps this row to a unique 32-bit target id. -#}
-    (
-        {{ source_id }} > 0
-        and case
-            when {{ source_type }} = 'c2c' then {{ source_id }} < {{ var('b2c_id_offset') }}
-            else {{ source_id }}::bigint + {{ var('b2c_id_offset') }} <= 2147483647
-        end
-    )
+{% macro is_blank(text) -%}
+    {#- True when `text` is NULL or holds only whitespace, Unicode spaces included
+        (no-break, em, ideographic, zero-width, BOM, ...): PostgreSQL's [:space:]
+        class misses those in UTF-8 databases. -#}
+    (coalesce({{ text }}, '') !~ '[^[:space:]\u00a0\u1680\u180e\u2000-\u200b\u2028\u2029\u202f\u205f\u3000\ufeff]')
 {%- endmacro %}
 
 
@@ -41,4 +44,23 @@
         || substr('89ab89ab89ab89ab', ('x' || substr({{ digest }}, 17, 1))::bit(4)::integer + 1, 1)
         || substr({{ digest }}, 18)
     )::uuid
+{%- endmacro %}
+
+
+{% macro to_instant(column, source_type) -%}
+    {#- A monolith `timestamp` as the instant it names (timestamptz). C2C columns are
+        wall-clock times in the monolith's zone (the `monolith_time_zone` var); B2C
+        columns are timestamptz that the view casts to timestamp in the reading
+        session's zone, which every model pins to UTC. -#}
+    case
+        when {{ source_type }} = 'c2c' then {{ column }} at time zone '{{ var("monolith_time_zone") }}'
+        else {{ column }} at time zone 'UTC'
+    end
+{%- endmacro %}
+
+
+{% macro is_publishable_instant(column) -%}
+    {#- Finite and within years 1-9999 (UTC), so that every consumer (the service,
+        ISO 8601 documents, OpenSearch dates) reads the same instant. -#}
+    ({{ column }} >= '0001-01-01 00:00:00+00' and {{ column }} < '10000-01-01 00:00:00+00')
 {%- endmacro %}

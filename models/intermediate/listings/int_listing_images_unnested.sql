@@ -36,7 +36,7 @@ normalised as (
         listing_rejection_reason,
         source_position,
         entry,
-        (entry ->> 'id')::bigint as source_image_id,
+        case when entry ->> 'id' ~ '^-?[0-9]{1,10}$' then (entry ->> 'id')::numeric end as source_image_number,
         case source_type
             when 'c2c' then entry ->> 'public_url'
             else entry ->> 'image_url'
@@ -62,16 +62,44 @@ checked as (
     select
         *,
         case
-            when {{ id_fits_policy('source_type', 'source_image_id') }}
-                then {{ listing_id('source_type', 'source_image_id') }}
-        end as image_id,
-        case
-            when listing_rejection_reason is not null then 'listing rejected'
-            when not coalesce({{ id_fits_policy('source_type', 'source_image_id') }}, false)
-                then 'image id outside the id policy range'
-            when coalesce(url, '') !~ '[^[:space:]]' then 'missing url'
-        end as rejection_reason
+            when source_image_number between -2147483648 and 2147483647 then source_image_number::bigint
+        end as source_image_id
     from normalised
+
+),
+
+identified as (
+
+    select
+        checked.*,
+        case
+            when checked.source_image_id is not null
+                then {{ listing_id('checked.source_type', 'checked.source_image_id') }}
+        end as image_id
+    from checked
+
+),
+
+judged as (
+
+    select
+        identified.*,
+        case
+            when identified.listing_rejection_reason is not null then 'listing rejected'
+            when identified.source_image_id is null then 'image id is not an integer'
+            when {{ is_blank('identified.url') }} then 'missing url'
+            else nullif(array_to_string(service_image.violations, '; '), '')
+        end as rejection_reason
+    from identified
+    -- display_order and is_primary are numbered below, over the images that pass.
+    cross join lateral (
+        {{ service_constraint_violations('listing_images', {
+            'id': 'identified.image_id',
+            'listing_id': 'identified.listing_id',
+            'url': 'identified.url',
+            'thumbnail_url': 'identified.thumbnail_url',
+        }) }}
+    ) as service_image
 
 ),
 
@@ -95,7 +123,7 @@ ordered as (
                         source_position asc
                 ) - 1
         end as display_order
-    from checked
+    from judged
 
 ),
 
@@ -103,7 +131,7 @@ final as (
 
     select
         -- ids
-        image_id::integer as image_id,
+        image_id,
         listing_id,
         source_type,
         source_listing_id,

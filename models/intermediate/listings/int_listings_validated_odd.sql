@@ -17,7 +17,7 @@ validated as (
 final as (
 
     select * from validated
-    where mod(source_id, 2) = 1
+    where mod(source_id, 2) <> 0
 
 )
 

@@ -22,7 +22,7 @@ final as (
         thumbnail_url,
         file_path,
         file_name,
-        storage_type::varchar(20) as storage_type,
+        storage_type,
 
         -- numerics
         display_order,

@@ -18,16 +18,14 @@ final as (
         listing_id,
 
         -- strings
-        location::varchar(255) as location,
+        location::text as location,
 
         -- numerics
-        case when coordinates_rejection_reason is null then latitude end::numeric(10, 8) as latitude,
-        case when coordinates_rejection_reason is null then longitude end::numeric(11, 8) as longitude,
+        checked_latitude as latitude,
+        checked_longitude as longitude,
 
         -- booleans
-        coalesce(show_on_map, true)
-        and coordinates_rejection_reason is null
-        and latitude is not null as show_on_map
+        checked_show_on_map as show_on_map
 
     from locations
 

@@ -1,6 +1,8 @@
--- The microservice's `listings` table: the seed's 19 fields, one row per
--- migrated monolith row. Rows that cannot satisfy this contract are in
--- `listings_rejected` instead.
+-- The staged `listings`: the seed's 19 fields, one row per monolith row that
+-- passed the migration's rules and the microservice's own constraints (rows that
+-- did not are in `listings_rejected`). `python -m migration publish` moves it
+-- into the microservice's `listings`. No casts to the target's lengths here: a
+-- value that does not fit is quarantined, never truncated.
 
 with
 
@@ -20,23 +22,23 @@ final as (
         user_id,
         category_id,
         storefront_id,
-        external_id::varchar(255) as external_id,
+        external_id::text as external_id,
 
         -- strings
-        title::varchar(255) as title,
-        description,
-        currency::varchar(3) as currency,
-        condition::varchar(50) as condition,
-        status::varchar(50) as status,
-        visibility::varchar(20) as visibility,
-        city::varchar(100) as city,
-        country::varchar(100) as country,
+        title::text as title,
+        description::text as description,
+        currency::text as currency,
+        condition::text as condition,
+        status::text as status,
+        visibility::text as visibility,
+        city::text as city,
+        country::text as country,
 
         -- numerics
-        price::numeric(10, 2) as price,
+        price::numeric as price,
         views_count,
 
-        -- timestamps (UTC)
+        -- timestamps (instants)
         created_at,
         updated_at
 

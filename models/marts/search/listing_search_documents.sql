@@ -1,6 +1,7 @@
--- One OpenSearch document per listing, built in SQL so that lineage, tests and
--- the index agree: the listing's fields, its location as a geo_point and its
--- images nested in display_order. Timestamps are UTC ISO 8601 strings with a
+-- One OpenSearch document per listing the microservice holds (its own tables,
+-- as `publish` left them and the service keeps them; soft-deleted listings left
+-- out), built in SQL so that lineage, tests and the index agree: the listing's
+-- fields, its location as a geo_point and its images nested in display_order. Timestamps are UTC ISO 8601 strings with a
 -- `Z`. `json`, not `jsonb`: the indexer ships the text as it is, and building
 -- json is about twice as fast. Each listing's images come from one index range
 -- scan of listing_images (listing_id, display_order), so a single document, a
@@ -10,19 +11,19 @@ with
 
 listings as (
 
-    select * from {{ ref('listings') }}
+    select * from {{ ref('stg_microservice__listings') }}
 
 ),
 
 locations as (
 
-    select * from {{ ref('listing_locations') }}
+    select * from {{ ref('stg_microservice__listing_locations') }}
 
 ),
 
 images as (
 
-    select * from {{ ref('listing_images') }}
+    select * from {{ ref('stg_microservice__listing_images') }}
 
 ),
 
@@ -31,8 +32,8 @@ fields as (
     -- One column per document key, in the document's order; row_to_json below
     -- turns the row into the document (faster than json_build_object).
     select
-        listings.id,
-        listings.uuid,
+        listings.listing_id as id,
+        listings.listing_uuid as uuid,
         listings.source_type,
         listings.user_id,
         listings.category_id,
@@ -62,20 +63,20 @@ fields as (
                 select array_to_json(array_agg(listing_image order by listing_image.display_order))
                 from (
                     select
-                        images.id,
+                        images.image_id as id,
                         images.url,
                         images.thumbnail_url,
                         images.is_primary,
                         images.display_order
                     from images
-                    where images.listing_id = listings.id
+                    where images.listing_id = listings.listing_id
                 ) as listing_image
             ),
             '[]'::json
         ) as images
     from listings
     left join locations
-        on listings.id = locations.listing_id
+        on listings.listing_id = locations.listing_id
 
 ),
 

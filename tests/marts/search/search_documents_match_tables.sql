@@ -1,5 +1,5 @@
--- The documents the indexer ships agree with the tables: one per listing (all of
--- them), and, on a fixed sample of every `document_test_sample_modulus`-th id
+-- The documents the indexer ships agree with the microservice's tables: one per
+-- listing the service serves (all of them), and, on a fixed sample of every `document_test_sample_modulus`-th id
 -- (var, default 10; 1 checks every document), every required key present, as
 -- many nested images as listing_images has for the listing, timestamps in UTC
 -- ISO 8601, and no line break in the text (the indexer sends one line each).
@@ -48,8 +48,8 @@ sample_totals as (
 checks as (
 
     select
-        'documents = listings' as failed_check,
-        (select count(*) from {{ ref('listings') }}) as expected,
+        'documents = listings the service serves' as failed_check,
+        (select count(*) from {{ ref('stg_microservice__listings') }}) as expected,
         (select count(*) from {{ ref('listing_search_documents') }}) as actual
 
     union all
@@ -57,7 +57,9 @@ checks as (
     select
         'nested images = listing_images (sample)' as failed_check,
         (
-            select count(*) from {{ ref('listing_images') }} as sampled_images
+            select count(*) from {{ ref('stg_microservice__listing_images') }} as sampled_images
+            inner join {{ ref('stg_microservice__listings') }} as served
+                on sampled_images.listing_id = served.listing_id
             where mod(sampled_images.listing_id, {{ modulus }}) = 0
         ) as expected,
         sample_totals.images as actual
