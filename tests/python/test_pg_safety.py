@@ -16,10 +16,14 @@ and scripts/postgres.sh, against real servers.
 from __future__ import annotations
 
 import os
+import pwd
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -27,6 +31,7 @@ import pytest
 from conftest import pg_env
 from psycopg import sql
 
+from migration import fdw, fixtures
 from migration.pg import ConfigError, PgSettings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -193,3 +198,356 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+# --- attach-monolith: TLS options, and nothing dropped that the tool did not create ------------
+
+
+def fdw_cli(settings: PgSettings, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """`python -m migration ARGS` with only the fdw commands loaded: the real main(), its exit codes and
+    one-line errors, independent of the other command modules."""
+    code = "import sys, migration.__main__ as m; m.COMMAND_MODULES = ['migration.fdw']; sys.exit(m.main(sys.argv[1:]))"
+    return subprocess.run(
+        [sys.executable, "-c", code, *args],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT), **pg_env(settings), **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def attach_cli(target: PgSettings, monolith: PgSettings, *args: str, **env: str) -> subprocess.CompletedProcess:
+    return fdw_cli(
+        target,
+        "attach-monolith",
+        "--schema",
+        "monolith_remote",
+        *args,
+        env=monolith_env(monolith, passfile_password(monolith), **env),
+    )
+
+
+def server_options(conn: psycopg.Connection) -> dict[str, str]:
+    row = conn.execute("select srvoptions from pg_foreign_server where srvname = %s", (fdw.SERVER,)).fetchone()
+    return dict(option.split("=", 1) for option in row[0])
+
+
+@pytest.fixture
+def monolith_db(scratch_db: PgSettings) -> PgSettings:
+    """A scratch database holding the stand-in monolith; attach-monolith reads it from itself."""
+    with scratch_db.connect(autocommit=True) as conn:
+        fixtures.load_schema(conn)
+        fixtures.generate(conn, c2c=3, b2c=2, dirty=False)
+    return scratch_db
+
+
+def test_monolith_tls_settings_fall_back_to_the_callers():
+    env = {
+        "PGHOST": "target",
+        "PGSSLMODE": "verify-full",
+        "PGSSLCRL": "/etc/ssl/target.crl",
+        "MONOLITH_PGHOST": "mono",
+        "MONOLITH_PGUSER": "reader",
+        "MONOLITH_PGDATABASE": "svetubd",
+        "MONOLITH_PGSSLROOTCERT": "/etc/ssl/monolith-ca.pem",
+        "MONOLITH_PGSSLCRL": "/etc/ssl/monolith.crl",
+    }
+    assert fdw.monolith_settings(env).tls_options == {
+        "sslmode": "verify-full",
+        "sslrootcert": "/etc/ssl/monolith-ca.pem",
+        "sslcrl": "/etc/ssl/monolith.crl",
+    }
+
+
+def test_foreign_server_gets_the_callers_tls_settings_and_uses_tls(monolith_db):
+    missing = "/nonexistent/listings-migration"
+    tls = {
+        "MONOLITH_PGSSLROOTCERT": f"{missing}/root.crt",  # absent: fine for sslmode=require
+        "MONOLITH_PGSSLCERT": f"{missing}/client.crt",
+        "MONOLITH_PGSSLKEY": f"{missing}/client.key",
+        "MONOLITH_PGSSLCRL": f"{missing}/root.crl",
+        "MONOLITH_PGSSLMINPROTOCOLVERSION": "TLSv1.2",
+        "PGSSLMODE": "require",  # the caller's, carried over (the local server has ssl = on)
+    }
+    result = attach_cli(monolith_db, monolith_db, **tls)
+    assert result.returncode == 0, result.stderr
+    with monolith_db.connect() as conn:
+        assert server_options(conn) == {
+            "host": monolith_db.host,
+            "port": str(monolith_db.port),
+            "dbname": monolith_db.dbname,
+            "fetch_size": "10000",
+            "sslmode": "require",
+            "sslrootcert": f"{missing}/root.crt",
+            "sslcert": f"{missing}/client.crt",
+            "sslkey": f"{missing}/client.key",
+            "sslcrl": f"{missing}/root.crl",
+            "ssl_min_protocol_version": "TLSv1.2",
+        }
+        # the fdw connection really is TLS
+        assert conn.execute("select count(*) from monolith_remote.unified_listings").fetchone()[0] == 5
+        ssl = conn.execute(
+            "select s.ssl, s.version from pg_stat_ssl s join pg_stat_activity a using (pid)"
+            " where a.application_name = 'postgres_fdw' and a.datname = %s and a.pid <> pg_backend_pid()",
+            (monolith_db.dbname,),
+        ).fetchall()
+        assert ssl and all(on and version in ("TLSv1.2", "TLSv1.3") for on, version in ssl), ssl
+
+    # attached again with fewer settings: the server says what the environment says now
+    del tls["MONOLITH_PGSSLCRL"]
+    assert attach_cli(monolith_db, monolith_db, **tls).returncode == 0
+    with monolith_db.connect() as conn:
+        assert "sslcrl" not in server_options(conn) and server_options(conn)["sslmode"] == "require"
+
+
+def test_verify_full_is_enforced_by_postgres_fdw(monolith_db):
+    result = attach_cli(
+        monolith_db,
+        monolith_db,
+        MONOLITH_PGSSLMODE="verify-full",
+        MONOLITH_PGSSLROOTCERT="/nonexistent/listings-migration/root.crt",
+    )
+    assert result.returncode == 2
+    line = one_line(result)
+    assert "root certificate file" in line and "does not exist" in line, line
+    with monolith_db.connect() as conn:  # nothing was kept
+        assert conn.execute("select count(*) from pg_foreign_server").fetchone()[0] == 0
+
+
+def test_attach_refuses_a_schema_holding_objects_it_did_not_create(monolith_db):
+    with monolith_db.connect(autocommit=True) as conn:
+        conn.execute("create schema monolith_remote")
+        conn.execute("create sequence monolith_remote.invoice_numbers")
+        conn.execute("create function monolith_remote.answer() returns int language sql as 'select 42'")
+    result = attach_cli(monolith_db, monolith_db)
+    assert result.returncode == 2
+    line = one_line(result)
+    assert "sequence monolith_remote.invoice_numbers" in line and "function monolith_remote.answer()" in line, line
+    detached = fdw_cli(monolith_db, "detach-monolith", "--schema", "monolith_remote")
+    assert detached.returncode == 2 and "invoice_numbers" in one_line(detached)
+    with monolith_db.connect() as conn:
+        assert conn.execute(
+            "select monolith_remote.answer(), nextval('monolith_remote.invoice_numbers')"
+        ).fetchone() == (
+            42,
+            1,
+        )
+
+
+def test_reattach_keeps_dependent_views_and_detach_never_cascades(monolith_db):
+    assert attach_cli(monolith_db, monolith_db).returncode == 0
+    with monolith_db.connect(autocommit=True) as conn:
+        conn.execute("create schema reporting")
+        conn.execute("create view reporting.titles as select id, title from monolith_remote.unified_listings")
+        table_oid = conn.execute("select 'monolith_remote.unified_listings'::regclass::oid").fetchone()[0]
+
+    # the view on the monolith did not change: the foreign table (and the view on it) stay
+    assert attach_cli(monolith_db, monolith_db).returncode == 0, "re-attach"
+    with monolith_db.connect() as conn:
+        assert conn.execute("select 'monolith_remote.unified_listings'::regclass::oid").fetchone()[0] == table_oid
+        assert conn.execute("select count(*) from reporting.titles").fetchone()[0] == 5
+
+    # detach would have to drop reporting.titles: refused, nothing dropped
+    detached = fdw_cli(monolith_db, "detach-monolith", "--schema", "monolith_remote")
+    assert detached.returncode == 2
+    assert "view reporting.titles depends on foreign table monolith_remote.unified_listings" in one_line(detached)
+
+    # the monolith's view changed: the old foreign table cannot go while the view uses it
+    with monolith_db.connect(autocommit=True) as conn:
+        conn.execute("alter view monolith.unified_listings rename to unified_listings_v1")
+        conn.execute("create view monolith.unified_listings as select *, 1 as extra from monolith.unified_listings_v1")
+    changed = attach_cli(monolith_db, monolith_db)
+    assert changed.returncode == 2 and "the monolith's view changed" in one_line(changed)
+    with monolith_db.connect(autocommit=True) as conn:
+        assert conn.execute("select count(*) from reporting.titles").fetchone()[0] == 5
+        conn.execute("drop view reporting.titles")
+    assert attach_cli(monolith_db, monolith_db).returncode == 0
+    with monolith_db.connect() as conn:
+        assert conn.execute("select count(extra) from monolith_remote.unified_listings").fetchone()[0] == 5
+
+    # another role's user mapping on the server: detach refuses to drop it with the server
+    other = f"other_{uuid.uuid4().hex[:10]}"
+    with monolith_db.connect(autocommit=True) as conn:
+        conn.execute(sql.SQL("create role {} nologin").format(sql.Identifier(other)))
+        try:
+            conn.execute(
+                sql.SQL("create user mapping for {} server {}").format(
+                    sql.Identifier(other), sql.Identifier(fdw.SERVER)
+                )
+            )
+            detached = fdw_cli(monolith_db, "detach-monolith", "--schema", "monolith_remote")
+            assert detached.returncode == 2
+            assert f"user mapping for {other} on server {fdw.SERVER}" in one_line(detached)
+            assert conn.execute("select count(*) from pg_user_mappings where usename = %s", (other,)).fetchone()[0] == 1
+            assert conn.execute("select to_regclass('monolith_remote.unified_listings')").fetchone()[0] is not None
+            conn.execute(
+                sql.SQL("drop user mapping for {} server {}").format(sql.Identifier(other), sql.Identifier(fdw.SERVER))
+            )
+        finally:
+            conn.execute(sql.SQL("drop owned by {}").format(sql.Identifier(other)))
+            conn.execute(sql.SQL("drop role {}").format(sql.Identifier(other)))
+
+    detached = fdw_cli(monolith_db, "detach-monolith", "--schema", "monolith_remote")
+    assert detached.returncode == 0, detached.stderr
+    with monolith_db.connect() as conn:
+        assert conn.execute("select count(*) from pg_namespace where nspname = 'monolith_remote'").fetchone()[0] == 0
+        assert conn.execute("select count(*) from pg_foreign_server").fetchone()[0] == 0
+
+
+# --- attach-monolith: the password in no statement text, log or statistics ---------------------
+
+
+def _pg_bindir() -> Path:
+    for candidate in sorted(Path("/usr/lib/postgresql").glob("*/bin"), key=lambda p: int(p.parent.name), reverse=True):
+        if (candidate / "initdb").exists():
+            return candidate
+    found = shutil.which("initdb")
+    if not found:
+        pytest.skip("no PostgreSQL server binaries (initdb) on this machine for a throw-away cluster")
+    return Path(found).parent
+
+
+class ThrowAwayCluster:
+    """initdb + pg_ctl in a temporary directory, on a free port; as `postgres` when run as root."""
+
+    def __init__(self, config: dict[str, str]) -> None:
+        self.bindir = _pg_bindir()
+        self.root = Path(tempfile.mkdtemp(prefix="pg_safety_"))
+        self.as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        self.port = _free_port()
+        self.admin_password = uuid.uuid4().hex
+        self.log = self.root / "server.log"
+        (self.root / "pw").write_text(self.admin_password + "\n")
+        if os.geteuid() == 0:
+            owner = pwd.getpwnam("postgres")
+            for path in (self.root, self.root / "pw"):
+                os.chown(path, owner.pw_uid, owner.pw_gid)
+        os.chmod(self.root, 0o700)
+        self._run("initdb", "-D", "data", "-U", "admin", "--pwfile", "pw", "-A", "scram-sha-256", "-N", "-E", "UTF8")
+        settings = {
+            "port": str(self.port),
+            "listen_addresses": "'127.0.0.1'",
+            "unix_socket_directories": f"'{self.root}'",
+            "fsync": "off",
+            "ssl": "off",
+            **config,
+        }
+        with open(self.root / "data" / "postgresql.auto.conf", "a") as conf:
+            conf.writelines(f"{key} = {value}\n" for key, value in settings.items())
+        self._run("pg_ctl", "-D", "data", "-l", str(self.log), "-w", "-t", "30", "start")
+        self.admin = PgSettings("127.0.0.1", self.port, "admin", "postgres", self.admin_password)
+
+    def _run(self, program: str, *args: str) -> None:
+        subprocess.run(
+            [*self.as_user, str(self.bindir / program), *args],
+            cwd=self.root,
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def stop(self) -> None:
+        try:
+            self._run("pg_ctl", "-D", "data", "-m", "immediate", "-w", "stop")
+        finally:
+            shutil.rmtree(self.root, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def logging_cluster() -> Iterator[ThrowAwayCluster]:
+    """A cluster that keeps and logs every statement: pg_stat_statements (track = all, utility
+    statements too), log_statement = all, and statements of every error logged."""
+    cluster = ThrowAwayCluster(
+        {
+            "shared_preload_libraries": "'pg_stat_statements'",
+            "pg_stat_statements.track": "all",
+            "pg_stat_statements.track_utility": "on",
+            "log_statement": "all",
+            "log_min_error_statement": "info",
+            "log_connections": "on",
+        }
+    )
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+def test_the_monolith_password_is_in_no_statement_text_log_or_statistics(logging_cluster):
+    cluster = logging_cluster
+    password = "Mono lith'pw\\" + uuid.uuid4().hex  # a space, a quote and a backslash on the way
+    wrong = "wrong-" + uuid.uuid4().hex
+    canary = "canary-" + uuid.uuid4().hex
+    with cluster.admin.connect(autocommit=True) as conn:
+        # set-up statements are neither logged nor tracked (the reader's password is in one)
+        conn.execute("set log_statement = none")
+        conn.execute("set pg_stat_statements.track = none")
+        conn.execute(sql.SQL("create role migration_reader login password {}").format(sql.Literal(password)))
+        for name in ("monolith", "target", "target_failing"):
+            conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
+    with cluster.admin.with_database("monolith").connect(autocommit=True) as conn:
+        conn.execute("set log_statement = none")
+        conn.execute("set pg_stat_statements.track = none")
+        fixtures.load_schema(conn)
+        fixtures.generate(conn, c2c=3, b2c=2, dirty=False)
+        conn.execute("grant usage on schema monolith to migration_reader")
+        conn.execute("grant select on monolith.unified_listings to migration_reader")
+    with cluster.admin.with_database("target_failing").connect(autocommit=True) as conn:
+        conn.execute("set log_statement = none")
+        conn.execute(
+            "create function refuse() returns event_trigger language plpgsql as"
+            " $$ begin raise exception 'user mappings are frozen on this server'; end $$"
+        )
+        conn.execute(
+            "create event trigger no_mappings on ddl_command_start when tag in ('CREATE USER MAPPING')"
+            " execute function refuse()"
+        )
+    with cluster.admin.connect(autocommit=True) as conn:
+        conn.execute("create extension pg_stat_statements")
+        conn.execute("select pg_stat_statements_reset()")
+
+    monolith = PgSettings("127.0.0.1", cluster.port, "migration_reader", "monolith", password)
+    target = cluster.admin.with_database("target")
+
+    ok = fdw_cli(target, "attach-monolith", "--schema", "monolith_remote", env=monolith_env(monolith, password))
+    assert ok.returncode == 0, ok.stderr
+    assert "(5 rows)" in ok.stdout and password not in ok.stdout + ok.stderr
+
+    bad = fdw_cli(target, "attach-monolith", "--schema", "monolith_remote", env=monolith_env(monolith, wrong))
+    assert bad.returncode == 2
+    assert 'password authentication failed for user "migration_reader"' in one_line(bad)
+    assert wrong not in bad.stdout + bad.stderr
+
+    refused = fdw_cli(
+        cluster.admin.with_database("target_failing"),
+        "attach-monolith",
+        "--schema",
+        "monolith_remote",
+        env=monolith_env(monolith, password),
+    )
+    assert refused.returncode == 2
+    assert "cannot create the user mapping for server monolith_server: user mappings are frozen" in one_line(refused)
+    assert password not in refused.stdout + refused.stderr
+
+    # a control: a password written into a statement is caught by both checks below
+    with target.connect(autocommit=True) as conn:
+        conn.execute(sql.SQL("create role canary login password {}").format(sql.Literal(canary)))
+
+    with cluster.admin.connect() as conn:
+        kept = "\n".join(row[0] for row in conn.execute("select query from pg_stat_statements").fetchall())
+    log = cluster.log_text()
+    # what was attached really was tracked and logged...
+    assert "create user mapping for current_user server" in kept and "import foreign schema" in kept, kept
+    assert "do $attach$" in log and "import foreign schema" in log
+    assert "user mappings are frozen on this server" in log
+    assert 'password authentication failed for user "migration_reader"' in log
+    assert canary in kept and canary in log
+    # ...and no password is in either
+    for secret in (password, wrong, password.replace("'", "''")):
+        assert secret not in kept
+        assert secret not in log
