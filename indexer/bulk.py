@@ -5,28 +5,34 @@ in documents and bytes and hands them to `senders` threads through a queue of si
 `senders`: at most 2 * senders + 1 batches exist at any time, so memory stays flat
 however many rows there are.
 
-Each batch is one `POST /<index>/_bulk`. A whole request failing with 429/5xx or a
-connection error is retried with exponential backoff (bounded by `max_retries`);
-so are the items of a response that failed with 429/5xx, and only those. Items rejected
-with another status (a mapping error, a bad date) are permanent: they are counted and
-the first `REJECTION_SAMPLE` are kept with their ids and reasons.
+Each batch is one `POST /<index>/_bulk` (with `wait_for_active_shards`). A whole request
+failing with 429/5xx, a timeout or a lost connection is retried with exponential backoff
+(bounded by `max_retries`, at least as long as a `Retry-After` header asks); so are the
+items of a response that failed with 429/5xx, and only those. Items rejected with another
+status (a mapping error, a bad date) are permanent: they are counted and the first
+`REJECTION_SAMPLE` are kept with their ids and reasons.
+
+Fatal at once, one line (OpenSearchError, exit 2): an index block (the flood-stage
+`read_only_allow_delete` block answers 429 but never lifts by waiting), a TLS error, an
+answer that is not JSON, or one whose `items` do not match the documents sent.
 """
 
 from __future__ import annotations
 
 import queue
-import random
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from opensearchpy import OpenSearch
-from opensearchpy.exceptions import ConnectionError, TransportError
+from opensearchpy.exceptions import SerializationError, TransportError
 
 from .config import OpenSearchSettings
 from .errors import OpenSearchError
 from .opensearch import describe_error
 from .progress import Progress
+from .retry import RetryPolicy, block_message, is_transient
 
 Row = tuple[int, bytes]  # (listing id, document as UTF-8 JSON text, never decoded)
 REJECTION_SAMPLE = 20
@@ -36,6 +42,7 @@ MAX_REJECTIONS = 1000
 # Keep the response small: only what we need to find failed items.
 FILTER_PATH = "took,errors,items.*._id,items.*.status,items.*.error.type,items.*.error.reason"
 NDJSON = {"content-type": "application/x-ndjson"}
+STOP_GRACE = 2.0  # seconds a stopped load waits for requests in flight
 
 
 def ndjson(rows: list[Row]) -> bytes:
@@ -95,6 +102,7 @@ class BulkLoader:
         progress: Progress | None = None,
         backoff_base: float = 0.5,
         backoff_max: float = 30.0,
+        wait_for_active_shards: str | None = None,
     ) -> None:
         self.client = client
         self.settings = settings
@@ -102,22 +110,25 @@ class BulkLoader:
         self.senders = senders
         self.max_retries = max_retries
         self.progress = progress
-        self.backoff_base = backoff_base
-        self.backoff_max = backoff_max
+        self.policy = RetryPolicy(max_retries, backoff_base, backoff_max)
+        self.wait_for_active_shards = wait_for_active_shards
         self.result = LoadResult()
         self._lock = threading.Lock()
-        self._stop = threading.Event()
+        self._stop = self.policy.stop
         self._failure: BaseException | None = None
+        self._threads: list[threading.Thread] = []
 
-    def _sleep(self, attempt: int) -> None:
-        delay = min(self.backoff_max, self.backoff_base * 2**attempt)
-        self._stop.wait(delay * random.uniform(0.5, 1.0))
+    def _sleep(self, attempt: int, retry_after: float | None = None) -> None:
+        self.policy.sleep(attempt, retry_after)
 
     def _post(self, body: bytes) -> dict:
+        params = {"filter_path": FILTER_PATH}
+        if self.wait_for_active_shards:
+            params["wait_for_active_shards"] = self.wait_for_active_shards
         return self.client.transport.perform_request(
             "POST",
             f"/{self.index}/_bulk",
-            params={"filter_path": FILTER_PATH},
+            params=params,
             body=body,
             headers=NDJSON,
             timeout=self.settings.timeout,
@@ -138,38 +149,60 @@ class BulkLoader:
     def send(self, rows: list[Row]) -> None:
         """Index one batch, retrying what can be retried; raises OpenSearchError if it gives up."""
         pending = rows
+        retry_after: float | None = None
         for attempt in range(self.max_retries + 1):
             if attempt:
-                self._sleep(attempt - 1)
+                self._sleep(attempt - 1, retry_after)
                 if self._stop.is_set():
                     return  # the run is being stopped: nothing will use this batch
+            retry_after = None
             try:
                 response = self._post(ndjson(pending))
+            except SerializationError:
+                raise OpenSearchError(
+                    f"{self.settings.describe()} answered a bulk request into {self.index} with a body that is "
+                    "not JSON; is it OpenSearch (or a proxy's error page)?"
+                ) from None
             except TransportError as exc:
-                transient = isinstance(exc, ConnectionError) or _retryable(exc.status_code)
-                if transient and attempt < self.max_retries:
+                reason = describe_error(exc, self.settings, f"bulk-index into {self.index}")
+                blocked = block_message(self.index, "", reason)
+                if blocked:
+                    raise OpenSearchError(f"could not bulk-index: {blocked}", exc.status_code) from None
+                if is_transient(exc) and attempt < self.max_retries:
+                    retry_after = getattr(exc, "retry_after", None)
                     with self._lock:
                         self.result.retried_requests += 1
                     continue
+                raise OpenSearchError(reason + (f" (after {attempt} retries)" if attempt else "")) from None
+            if not isinstance(response, dict):
                 raise OpenSearchError(
-                    describe_error(exc, self.settings, f"bulk-index into {self.index}")
-                    + (f" (after {attempt} retries)" if attempt else "")
-                ) from None
+                    f"{self.settings.describe()} answered a bulk request into {self.index} with "
+                    f"{type(response).__name__}, not a JSON object; is it OpenSearch?"
+                )
+            items = response.get("items")
+            if not isinstance(items, list) or len(items) != len(pending):
+                listed = len(items) if isinstance(items, list) else "no"
+                raise OpenSearchError(
+                    f"OpenSearch answered a bulk request of {len(pending)} documents into {self.index} with "
+                    f"{listed} items; the answer cannot be trusted (a proxy in the way?), stopping"
+                )
             if not response.get("errors"):
                 self._record(len(pending), [])
                 return
             retry: list[Row] = []
             rejections: list[Rejection] = []
-            items = response.get("items", [])
             for row, item in zip(pending, items, strict=True):
-                result = next(iter(item.values()))
-                status = result.get("status", 0)
-                if status < 300:
+                result = next(iter(item.values())) if isinstance(item, dict) and item else {}
+                status = result.get("status", 0) if isinstance(result, dict) else 0
+                if isinstance(status, int) and 200 <= status < 300:
                     continue
+                error = (result.get("error") if isinstance(result, dict) else None) or {}
+                blocked = block_message(self.index, str(error.get("type", "")), str(error.get("reason", "")))
+                if blocked:
+                    raise OpenSearchError(f"could not bulk-index: {blocked}", status)
                 if _retryable(status):
                     retry.append(row)
                 else:
-                    error = result.get("error") or {}
                     reason = f"{error.get('type', 'error')}: {error.get('reason', '')}".strip()
                     rejections.append(Rejection(str(row[0]), status, " ".join(reason.split())))
             self._record(len(pending) - len(retry) - len(rejections), rejections)
@@ -217,23 +250,45 @@ class BulkLoader:
                         pass
                 if self._stop.is_set():
                     break
-        except BaseException:
-            self._stop.set()  # e.g. Ctrl-C or a PostgreSQL error: senders drain and stop
-            raise
-        finally:
             self._stop_senders(work, threads)
+        except BaseException:
+            # e.g. Ctrl-C, SIGTERM or a PostgreSQL error: senders drain and stop. A request in
+            # flight is not waited for beyond STOP_GRACE seconds (the caller deletes the index).
+            self._stop.set()
+            self._stop_senders(work, threads, grace=STOP_GRACE)
+            raise
         if self._failure is not None:
             raise self._failure
         return self.result
 
-    def _stop_senders(self, work: queue.Queue, threads: list[threading.Thread]) -> None:
+    def abort(self, error: BaseException) -> None:
+        """Stop the load from another thread; `load` raises `error`."""
+        with self._lock:
+            if self._failure is None:
+                self._failure = error
+        self._stop.set()
+
+    def busy(self) -> bool:
+        """True while a sender thread is still running (e.g. a request in flight after a stop)."""
+        return any(thread.is_alive() for thread in self._threads)
+
+    def wait(self, seconds: float) -> bool:
+        """Wait up to `seconds` for every sender to end; True if they did."""
+        deadline = time.monotonic() + seconds
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        return not self.busy()
+
+    def _stop_senders(self, work: queue.Queue, threads: list[threading.Thread], grace: float | None = None) -> None:
+        self._threads = threads
+        deadline = None if grace is None else time.monotonic() + grace
         for _ in threads:
-            while True:
+            while deadline is None or time.monotonic() < deadline:
                 try:
-                    work.put(None, timeout=0.5)
+                    work.put(None, timeout=0.2)
                     break
                 except queue.Full:
                     pass
         for thread in threads:
-            while thread.is_alive():
-                thread.join(timeout=0.5)
+            while thread.is_alive() and (deadline is None or time.monotonic() < deadline):
+                thread.join(timeout=0.2)

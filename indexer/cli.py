@@ -1,8 +1,10 @@
-"""Command line: `python -m indexer reindex|validate|rollback|status [flags]`.
+"""Command line: `python -m indexer reindex|validate|rollback|status|unlock [flags]`.
 
-Exit codes: 0 ok; 1 validation mismatch or rejected documents (or nothing to roll
-back to); 2 configuration or connection problem; 130 interrupted. Expected failures
-are one line on stderr, never a traceback.
+Exit codes: 0 ok; 1 the data is wrong: validation mismatch, rejected documents, a source
+much smaller than the live index (shrink guard), nothing valid to roll back to; 2
+configuration or connection problem, OpenSearch failing persistently, an index block, the
+alias locked by another run; 130 interrupted (Ctrl-C or SIGTERM). Expected failures are
+one line on stderr, never a traceback.
 """
 
 from __future__ import annotations
@@ -44,8 +46,34 @@ def _common() -> argparse.ArgumentParser:
         "public); the documents view is read from <schema>_search",
     )
     group.add_argument("--alias", help=f"alias, and prefix of the versioned indices (default {DEFAULT_ALIAS})")
+    group.add_argument(
+        "--timeout", type=float, metavar="SECONDS", help="per OpenSearch request (default $OPENSEARCH_TIMEOUT or 120)"
+    )
+    group.add_argument(
+        "--max-retries",
+        type=int,
+        metavar="N",
+        help="retries of an OpenSearch call failing with 429/5xx, a timeout or a lost connection (default 8, "
+        "exponential backoff from 0.5 s to 30 s, longer if Retry-After says so)",
+    )
+    group.add_argument(
+        "--allow-insecure-auth",
+        action="store_true",
+        default=None,
+        help="send credentials over plain http to a host that is not loopback ($OPENSEARCH_ALLOW_INSECURE_AUTH=1)",
+    )
     group.add_argument("--quiet", action="store_true", help="no progress lines")
     return common
+
+
+def _lock_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--lock-lease",
+        type=float,
+        metavar="SECONDS",
+        help="lease of the alias lock, renewed every quarter of it while running (default 60); a lock "
+        "not renewed for this long is taken over by the next run",
+    )
 
 
 def _sample_flags(parser: argparse.ArgumentParser) -> None:
@@ -67,15 +95,31 @@ def build_parser() -> argparse.ArgumentParser:
         "fails, the alias stays where it was and the new index is deleted (with --keep-failed: kept, marked "
         "failed in _meta, write-blocked); exit 1.",
     )
-    reindex.add_argument("--replicas", type=int, help="replicas after loading (default 0: single node)")
-    reindex.add_argument("--shards", type=int, help="primary shards (default 1)")
+    reindex.add_argument(
+        "--replicas",
+        type=int,
+        help="replicas, added after loading and allocated before the alias moves (default: 1 if the "
+        "cluster has more than one data node, else 0)",
+    )
+    reindex.add_argument("--shards", type=int, help="primary shards (default: one per 10 million listings, at least 1)")
+    reindex.add_argument(
+        "--refresh-interval", metavar="TIME", help="refresh interval restored after loading (default 1s)"
+    )
+    reindex.add_argument(
+        "--replica-timeout",
+        type=float,
+        metavar="SECONDS",
+        help="wait this long for the replicas to allocate, else fail without moving the alias (default 300)",
+    )
+    reindex.add_argument(
+        "--wait-for-active-shards",
+        metavar="N|all",
+        help="shard copies that must be active for each bulk request (default all)",
+    )
     reindex.add_argument("--keep", type=int, help="indices kept: current + previous ... (default 2)")
     reindex.add_argument("--batch-docs", type=int, metavar="N", help="documents per bulk request (default 2000)")
     reindex.add_argument("--batch-mb", type=float, metavar="MB", help="max bulk body size (default 8)")
     reindex.add_argument("--senders", type=int, metavar="N", help="concurrent bulk requests (default 2)")
-    reindex.add_argument(
-        "--max-retries", type=int, metavar="N", help="retries of 429/5xx/connection errors (default 6)"
-    )
     reindex.add_argument(
         "--replace-index",
         action="store_true",
@@ -91,6 +135,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="let an empty listings table replace an index that has documents",
     )
+    reindex.add_argument(
+        "--allow-shrink",
+        action="store_true",
+        help="let a source with less than half the documents the alias serves replace it",
+    )
+    _lock_flags(reindex)
     _sample_flags(reindex)
 
     validate = sub.add_parser("validate", parents=[common], help="compare the live alias with the database")
@@ -98,9 +148,20 @@ def build_parser() -> argparse.ArgumentParser:
     _sample_flags(validate)
 
     rollback = sub.add_parser("rollback", parents=[common], help="move the alias back to the previous index")
-    rollback.add_argument("--to", metavar="INDEX", help="roll back to this index instead")
+    rollback.add_argument("--to", metavar="INDEX", help="roll back to this (complete, validated) index instead")
+    _lock_flags(rollback)
 
-    sub.add_parser("status", parents=[common], help="alias, indices and counts")
+    sub.add_parser("status", parents=[common], help="alias, lock, indices and counts")
+
+    unlock = sub.add_parser(
+        "unlock",
+        parents=[common],
+        help="remove the alias's lock left by a run that is gone",
+        description="Remove the lock of the alias if its holder is gone (lease expired, or its process on "
+        "this host no longer exists). With --force, remove it whoever holds it: only when you know that run "
+        "is not running any more.",
+    )
+    unlock.add_argument("--force", action="store_true", help="remove the lock even if its holder looks alive")
     return parser
 
 
@@ -113,10 +174,17 @@ def config_from_args(args: argparse.Namespace, env: Mapping[str, str] | None = N
         opensearch_user=args.opensearch_user,
         ca_certs=args.ca_certs,
         verify_certs=args.verify_certs,
+        timeout=args.timeout,
+        allow_insecure_auth=args.allow_insecure_auth,
         schema=args.schema,
         alias=args.alias,
         replicas=get("replicas"),
         shards=get("shards"),
+        refresh_interval=get("refresh_interval"),
+        replica_timeout=get("replica_timeout"),
+        wait_for_active_shards=get("wait_for_active_shards"),
+        allow_shrink=get("allow_shrink") or None,
+        lock_lease=get("lock_lease"),
         keep=get("keep"),
         batch_docs=get("batch_docs"),
         batch_bytes=int(batch_mb * 1024 * 1024) if batch_mb is not None else None,
@@ -155,9 +223,13 @@ def run(args: argparse.Namespace, config: Config) -> None:
         with _sigterm_as_interrupt():
             commands.reindex(config)
     elif args.command == "validate":
-        commands.validate_command(config, index=args.index)
+        with _sigterm_as_interrupt():
+            commands.validate_command(config, index=args.index)
     elif args.command == "rollback":
-        commands.rollback(config, to=args.to)
+        with _sigterm_as_interrupt():
+            commands.rollback(config, to=args.to)
+    elif args.command == "unlock":
+        commands.unlock(config, force=args.force)
     else:
         commands.status(config)
 

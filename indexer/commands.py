@@ -1,17 +1,23 @@
-"""The four commands: reindex, validate, rollback, status.
+"""The commands: reindex, validate, rollback, status, unlock.
 
 Each prints its report on `out` (stdout), progress on `err` (stderr), and raises an
 `IndexerError` (one line, see errors.py) when it fails.
 
-A reindex that fails (documents rejected, validation mismatch, Ctrl-C, lost connection)
-never moves the alias. Its new index is deleted, or with --keep-failed left in place
-with `_meta.indexer.state = failed` and a write block, for inspection; the next
-successful reindex prunes it. A run killed outright (SIGKILL) leaves an index in state
-`loading` that never got the alias; the next successful run prunes that too.
+reindex and rollback hold the alias's lock (lock.py) for their whole run: a second run
+on the same alias is refused at once, naming the holder.
+
+A reindex that fails (documents rejected, validation mismatch, replicas that do not
+allocate, Ctrl-C or SIGTERM, lost connection, lost lock) never moves the alias. Its new
+index is deleted, or with --keep-failed left in place with `_meta.indexer.state = failed`
+and a write block, for inspection; the next successful reindex prunes it. A run killed
+outright (SIGKILL) leaves an index in state `loading` that never got the alias (and a lock
+that the next run takes over); the next successful run prunes the index.
 """
 
 from __future__ import annotations
 
+import math
+import os
 import sys
 import time
 from typing import TextIO
@@ -21,15 +27,24 @@ from opensearchpy import OpenSearch
 from .bulk import BulkLoader, LoadResult, batched
 from .config import Config
 from .errors import DataError, IndexerError, OpenSearchError
-from .opensearch import Indices, make_client
+from .lock import LockStore, alias_lock, this_host
+from .lock import unlock as remove_lock
+from .opensearch import IndexInfo, Indices, make_client
 from .progress import Progress
+from .retry import RetryPolicy
 from .source import Snapshot
 from .validate import validate
 
+# A source with fewer documents than this share of what the alias serves is refused
+# without --allow-shrink (a wrong schema, a half-built source, a filter bug).
+SHRINK_LIMIT = 0.5
+# Primary shards when --shards is not given: one per this many listings (at least one).
+DOCS_PER_SHARD = 10_000_000
+
 
 def _connect(config: Config) -> tuple[OpenSearch, Indices]:
-    client = make_client(config.opensearch, pool_size=config.senders + 2)
-    indices = Indices(client, config.opensearch, config.alias)
+    client = make_client(config.opensearch, pool_size=config.senders + 3)
+    indices = Indices(client, config.opensearch, config.alias, RetryPolicy(max_retries=config.max_retries))
     indices.check_server()
     return client, indices
 
@@ -52,56 +67,152 @@ def _abandon(indices: Indices, name: str, keep_failed: bool, reason: str, err: T
         else:
             indices.delete([name])
             print(f"reindex: deleted the unfinished index {name}", file=err)
-    except IndexerError as exc:
+    except (IndexerError, ValueError) as exc:
         print(f"reindex: could not clean up {name} ({exc}); the next reindex prunes it", file=err)
+
+
+def _quick(indices: Indices, seconds: float = 5.0) -> Indices:
+    """The same indices with a short retry budget, for clean-up on the way out."""
+    return Indices(indices.client, indices.settings, indices.alias, RetryPolicy(max_retries=2, backoff_max=seconds))
+
+
+def _check_replace_index(indices: Indices, config: Config) -> None:
+    plain = indices.concrete_index_named_like_alias()
+    if plain and not config.replace_index:
+        raise OpenSearchError(
+            f"a plain index named {config.alias} exists (made by the old scripts?), so no alias can have "
+            "that name; re-run with --replace-index to delete it in the same step that adds the alias"
+        )
+    if config.replace_index and not plain:
+        raise OpenSearchError(
+            f"--replace-index was given but there is no plain index named {config.alias} to replace; run without it"
+        )
+
+
+def _replicas(indices: Indices, config: Config, err: TextIO) -> int:
+    """--replicas, or 1 on a cluster with more than one data node, else 0; checked against the nodes."""
+    nodes = indices.data_nodes()
+    replicas = config.replicas if config.replicas is not None else (1 if nodes > 1 else 0)
+    if replicas > max(nodes - 1, 0):
+        raise OpenSearchError(
+            f"--replicas {replicas} needs at least {replicas + 1} data nodes, and the cluster has {nodes}; "
+            f"a replica is never allocated on its primary's node (use --replicas {max(nodes - 1, 0)})"
+        )
+    how = "--replicas" if config.replicas is not None else "default for"
+    print(f"reindex: {replicas} replica(s) ({how} {nodes} data node(s))", file=err, flush=True)
+    return replicas
+
+
+def _shrink_guard(indices: Indices, config: Config, listings: int, holders: list[str]) -> None:
+    """Refuse a source much smaller than what the alias serves (--allow-shrink / --allow-empty)."""
+    if not holders or config.allow_shrink:
+        return
+    served = indices.count(config.alias)
+    source = f"{config.schema}.listings in {config.pg.describe()}"
+    serving = f"alias {config.alias} (index {', '.join(holders)})"
+    if listings == 0 and served and not config.allow_empty:
+        raise DataError(
+            f"{source} is empty but {serving} serves {served:,} documents; refusing to replace it with an "
+            "empty index (--allow-empty to do it anyway)"
+        )
+    if listings and served and listings < SHRINK_LIMIT * served:
+        raise DataError(
+            f"refusing to shrink the index: {source} has {listings:,} listings but {serving} serves "
+            f"{served:,} documents (less than {SHRINK_LIMIT:.0%}); check the source "
+            "(LISTINGS_SCHEMA, PGDATABASE, the last dbt build or publish), or pass --allow-shrink"
+        )
+
+
+def _ensure_replicas(indices: Indices, name: str, replicas: int, timeout: float) -> None:
+    if not replicas:
+        return
+    ok, detail = indices.replicas_allocated(name, replicas, timeout)
+    if not ok:
+        raise OpenSearchError(
+            f"the {replicas} replica(s) of {name} are not all allocated after {timeout:.0f}s ({detail}); "
+            "alias not moved"
+        )
 
 
 def reindex(config: Config, out: TextIO | None = None, err: TextIO | None = None) -> None:
     """Load every document into a new index, validate it, then move the alias to it."""
     out, err = out or sys.stdout, err or sys.stderr
     client, indices = _connect(config)
-    if indices.concrete_index_named_like_alias() and not config.replace_index:
-        raise OpenSearchError(
-            f"a plain index named {config.alias} exists (made by the old scripts?), so no alias can have "
-            "that name; re-run with --replace-index to delete it in the same step that adds the alias"
-        )
+    _check_replace_index(indices, config)
+    with alias_lock(client, config.opensearch, indices.policy, config.alias, "reindex", config.lock_lease, err) as lock:
+        _reindex_locked(config, client, indices, lock, out, err)
+
+
+def _reindex_locked(config: Config, client: OpenSearch, indices: Indices, lock, out: TextIO, err: TextIO) -> None:
     started = time.monotonic()
+    replicas = _replicas(indices, config, err)
     with Snapshot(config.pg, config.schema) as snapshot:
         snapshot.check_view()
         counts = snapshot.counts()
-        if counts.listings == 0 and not config.allow_empty:
-            serving = [n for n in indices.alias_holders() if indices.count(n)]
-            if serving:
-                raise DataError(
-                    f"{config.schema}.listings is empty but {config.alias} serves {serving[0]}; "
-                    "refusing to replace it with an empty index (--allow-empty to do it anyway)"
-                )
+        holders = indices.alias_holders()
+        _shrink_guard(indices, config, counts.listings, holders)
+        shards = config.shards or max(1, math.ceil(counts.listings / DOCS_PER_SHARD))
         name = indices.new_index_name()
-        indices.create(name, config.shards)
-        print(f"reindex: {counts.listings:,} listings -> {name}", file=err, flush=True)
+        newer = [h for h in holders if indices.is_managed(h) and h > name]
+        if newer:
+            raise OpenSearchError(f"alias {config.alias} already serves a newer index {newer[0]}; not building {name}")
+        lock.note(index=name)
+        indices.create(
+            name,
+            shards,
+            run=lock.token,
+            host=this_host(),
+            pid=os.getpid(),
+            source=f"{config.pg.describe()} schema {config.schema}",
+            replicas=replicas,
+        )
+        print(f"reindex: {counts.listings:,} listings -> {name} ({shards} shard(s))", file=err, flush=True)
+        loader: BulkLoader | None = None
         try:
             progress = Progress(counts.listings, stream=err, enabled=config.progress)
-            loader = BulkLoader(client, config.opensearch, name, config.senders, config.max_retries, progress)
+            loader = BulkLoader(
+                client,
+                config.opensearch,
+                name,
+                config.senders,
+                config.max_retries,
+                progress,
+                wait_for_active_shards=config.wait_for_active_shards,
+            )
+            lock.on_lost(loader.abort)
             rows = snapshot.documents(fetch_rows=min(config.batch_docs, 5000))
             with progress.ticking():
                 result = loader.load(batched(rows, config.batch_docs, config.batch_bytes))
             load_seconds = time.monotonic() - started
-            indices.finish_load(name, config.replicas)
+            indices.finish_load(name, replicas, config.refresh_interval)
             if result.rejected:
                 print("\n".join(_rejection_lines(result)), file=out)
                 raise DataError(f"{result.rejected:,} documents rejected by OpenSearch (ids above); alias not moved")
-            if config.replicas and not indices.wait_for_replicas(name):
-                print(f"reindex: warning: not all {config.replicas} replica(s) of {name} are allocated", file=err)
+            _ensure_replicas(indices, name, replicas, config.replica_timeout)
             report = validate(client, config.opensearch, name, snapshot, config.sample, config.seed, counts)
             print("\n".join(report.lines()), file=out)
             if not report.ok:
                 raise DataError(f"validation of the new index {name} failed (see above); alias not moved")
-            indices.mark(name, "complete", documents=counts.listings, images=counts.images)
+            indices.mark(
+                name,
+                "complete",
+                documents=counts.listings,
+                images=counts.images,
+                validated_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            )
+            # Still ours, and every copy still there (a node may have left during validation)?
+            lock.check()
+            _ensure_replicas(indices, name, replicas, min(config.replica_timeout, 60.0))
+            previous = indices.move_alias(name, replace_index=config.replace_index, expected=holders)
         except BaseException as exc:
             reason = str(exc) if isinstance(exc, IndexerError) else exc.__class__.__name__
-            _abandon(indices, name, config.keep_failed, reason, err)
+            cleanup = _quick(indices)
+            _abandon(cleanup, name, config.keep_failed, reason, err)
+            if loader is not None and loader.busy() and not config.keep_failed:
+                # A bulk request still in flight could re-create the index: delete it again.
+                loader.wait(2.0)
+                _abandon(cleanup, name, False, reason, err)
             raise
-    previous = indices.move_alias(name, replace_index=config.replace_index)
     pruned = indices.prune(name, previous, config.keep)
     seconds = time.monotonic() - started
     moved_from = f" (was on {', '.join(previous)})" if previous else " (new alias)"
@@ -111,6 +222,7 @@ def reindex(config: Config, out: TextIO | None = None, err: TextIO | None = None
                 "reindex: OK",
                 f"  index      {name}",
                 f"  documents  {result.indexed:,}  images {counts.images:,}",
+                f"  shards     {shards} primary, {replicas} replica(s), refresh {config.refresh_interval}",
                 f"  seconds    {seconds:.1f} (loading {load_seconds:.1f})",
                 f"  docs/s     {result.indexed / load_seconds if load_seconds else 0:,.0f} (loading)",
                 f"  retries    {result.retried_requests} requests, {result.retried_items} items",
@@ -137,36 +249,92 @@ def validate_command(config: Config, index: str | None = None, out: TextIO | Non
         raise DataError(f"validation of {target} failed: {failed} check(s), {report.problem_total} difference(s)")
 
 
-def rollback(config: Config, to: str | None = None, out: TextIO | None = None) -> None:
-    """Move the alias back to the newest complete index older than the current one."""
+def _refuse_target(indices: Indices, info: IndexInfo | None, name: str, current: str) -> None:
+    """One line if `name` may not get the alias: only a complete, validated, open index may."""
+    alias = indices.alias
+    if info is None:
+        raise DataError(f"{name} is not an index of alias {alias} (not found, or not named {alias}_<timestamp>)")
+    if name == current:
+        raise DataError(f"{name} already has alias {alias}")
+    if not info.is_open:
+        raise DataError(f"{name} is closed; refusing to point alias {alias} at it")
+    if info.state != "complete":
+        raise DataError(f"{name} is in state {info.state}; only a complete, validated index can get alias {alias}")
+    if not info.validated:
+        raise DataError(f"{name} was never validated (no validated_at in its _meta); refusing to point {alias} at it")
+    expected = info.meta.get("documents")
+    if isinstance(expected, int):
+        actual = indices.count(name)
+        if actual != expected:
+            raise DataError(f"{name} holds {actual:,} documents but was validated with {expected:,}; refusing it")
+
+
+def rollback(config: Config, to: str | None = None, out: TextIO | None = None, err: TextIO | None = None) -> None:
+    """Move the alias back to the newest validated index older than the current one (or to `to`).
+
+    Kill-safe: the current index is marked `rolled_back` (with `rolled_back_to`) BEFORE the
+    alias moves; a rollback killed between the two leaves the alias on an index marked
+    rolled_back, and the next `rollback` finishes the move to the recorded target.
+    """
+    out, err = out or sys.stdout, err or sys.stderr
+    client, indices = _connect(config)
+    lease = config.lock_lease
+    with alias_lock(client, config.opensearch, indices.policy, config.alias, "rollback", lease, err) as lock:
+        holders = indices.alias_holders()
+        if len(holders) != 1 or not indices.is_managed(holders[0]):
+            raise DataError(f"alias {config.alias} points to {holders or 'nothing'}; cannot tell what to roll back")
+        current = holders[0]
+        infos = {info.name: info for info in indices.managed()}
+        resumed = ""
+        current_info = infos.get(current)
+        if to is not None:
+            target = to
+        elif (
+            current_info is not None and current_info.state == "rolled_back" and current_info.meta.get("rolled_back_to")
+        ):
+            target = str(current_info.meta["rolled_back_to"])
+            resumed = " (finishing an interrupted rollback)"
+        else:
+            candidates = [n for n, i in infos.items() if n < current and i.validated and i.is_open]
+            if not candidates:
+                raise DataError(f"no previous complete, validated index to roll back to (alias is on {current})")
+            target = max(candidates)
+        _refuse_target(indices, infos.get(target), target, current)
+        indices.mark(current, "rolled_back", rolled_back_to=target)
+        try:
+            lock.check()
+            indices.move_alias(target, expected=[current])
+        except BaseException:
+            try:
+                if _quick(indices).alias_holders() == [current]:
+                    _quick(indices).mark(current, "complete", rolled_back_to=None)
+            except IndexerError:
+                pass
+            raise
+    print(f"rollback: {config.alias} -> {target} (was on {current}, now marked rolled_back){resumed}", file=out)
+
+
+def unlock(config: Config, force: bool = False, out: TextIO | None = None) -> None:
+    """Remove the alias's lock if its holder is gone (lease expired, or its pid on this host), or with force."""
     out = out or sys.stdout
-    _, indices = _connect(config)
-    holders = indices.alias_holders()
-    if len(holders) != 1 or not indices.is_managed(holders[0]):
-        raise DataError(f"alias {config.alias} points to {holders or 'nothing'}; cannot tell what to roll back")
-    current = holders[0]
-    infos = {info.name: info for info in indices.managed()}
-    if to is not None:
-        if to not in infos or to == current:
-            raise DataError(f"{to} is not another index of alias {config.alias}")
-        target = to
-    else:
-        candidates = [n for n, i in infos.items() if n < current and i.state == "complete"]
-        if not candidates:
-            raise DataError(f"no previous complete index to roll back to (alias is on {current})")
-        target = max(candidates)
-    indices.move_alias(target)
-    indices.mark(current, "rolled_back")
-    print(f"rollback: {config.alias} -> {target} (was on {current}, now marked rolled_back)", file=out)
+    client, indices = _connect(config)
+    _, message = remove_lock(client, config.opensearch, indices.policy, config.alias, force)
+    print(f"unlock: {message}", file=out)
 
 
 def status(config: Config, out: TextIO | None = None) -> None:
     """The alias, its indices (docs, created, state) and the database's counts."""
     out = out or sys.stdout
-    _, indices = _connect(config)
+    client, indices = _connect(config)
     holders = indices.alias_holders()
     infos = indices.managed(with_counts=True)
     print(f"alias   {config.alias} -> {', '.join(holders) if holders else '(none)'}", file=out)
+    holder = LockStore(client, config.opensearch, indices.policy).read(config.alias)
+    if holder is None:
+        print("lock    (free)", file=out)
+    else:
+        stale = holder.stale_reason()
+        print(f"lock    held by {holder.describe()}" + (f"; STALE: {stale}" if stale else ""), file=out)
     width = max([len(i.name) for i in infos] + [5])
     print(f"{'index':<{width}}  {'state':<11}  {'docs':>12}  created (UTC)        alias", file=out)
     for info in infos:

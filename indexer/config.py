@@ -2,7 +2,9 @@
 
 PostgreSQL comes from the same PG* variables as the dbt profile (`migration.pg`).
 OpenSearch from OPENSEARCH_URL (default http://localhost:9200), OPENSEARCH_USER,
-OPENSEARCH_PASSWORD, OPENSEARCH_CA_CERTS and OPENSEARCH_VERIFY_CERTS (default true).
+OPENSEARCH_PASSWORD, OPENSEARCH_CA_CERTS, OPENSEARCH_VERIFY_CERTS (default true),
+OPENSEARCH_TIMEOUT (seconds per request, default 120) and OPENSEARCH_ALLOW_INSECURE_AUTH
+(default false: credentials are never sent over plain http to a host that is not loopback).
 LISTINGS_SCHEMA (default public) is the dbt target schema; the documents view lives in
 `<LISTINGS_SCHEMA>_search`. A flag, where there is one, wins over the variable.
 The password is read from the environment only (never a flag) and never printed:
@@ -11,6 +13,7 @@ The password is read from the environment only (never a flag) and never printed:
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Mapping
@@ -38,6 +41,7 @@ class OpenSearchSettings:
     verify_certs: bool = True
     ca_certs: str | None = None
     timeout: float = 120.0
+    allow_insecure_auth: bool = False
 
     def describe(self) -> str:
         """Where we connect, without credentials."""
@@ -51,16 +55,22 @@ class Config:
     schema: str = DEFAULT_SCHEMA
     alias: str = DEFAULT_ALIAS
     # reindex
-    replicas: int = 0
-    shards: int = 1
+    replicas: int | None = None  # None: 1 if the cluster has more than one data node, else 0
+    shards: int | None = None  # None: one per DOCS_PER_SHARD documents, at least 1
+    refresh_interval: str = "1s"  # restored after the load
+    replica_timeout: float = 300.0  # seconds to wait for the replicas to allocate
+    wait_for_active_shards: str = "all"  # on every bulk request
     keep: int = 2
     batch_docs: int = 2000
     batch_bytes: int = 8 * 1024 * 1024
     senders: int = 2
-    max_retries: int = 6
+    max_retries: int = 8
     replace_index: bool = False
     keep_failed: bool = False
     allow_empty: bool = False
+    allow_shrink: bool = False
+    # the per-alias lock (reindex, rollback)
+    lock_lease: float = 60.0
     # validate (reindex validates too)
     sample: int = 200
     seed: int | None = None
@@ -86,12 +96,24 @@ def _parse_bool(value: str, name: str) -> bool:
     raise ConfigError(f"{name} must be true or false, got {value!r}")
 
 
+def is_loopback(host: str) -> bool:
+    host = host.strip("[]").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def opensearch_settings(
     env: Mapping[str, str],
     url: str | None = None,
     user: str | None = None,
     ca_certs: str | None = None,
     verify_certs: bool | None = None,
+    timeout: float | None = None,
+    allow_insecure_auth: bool | None = None,
 ) -> OpenSearchSettings:
     """OpenSearch settings from flags (when given) and the environment.
 
@@ -120,7 +142,31 @@ def opensearch_settings(
     ca = _flag_or_env(ca_certs, env, "OPENSEARCH_CA_CERTS")
     if ca and not os.path.isfile(ca):
         raise ConfigError(f"CA bundle not found: {ca}")
-    return OpenSearchSettings(url=clean_url, user=user, password=password, verify_certs=verify_certs, ca_certs=ca)
+    if timeout is None and env.get("OPENSEARCH_TIMEOUT"):
+        try:
+            timeout = float(env["OPENSEARCH_TIMEOUT"])
+        except ValueError:
+            value = env["OPENSEARCH_TIMEOUT"]
+            raise ConfigError(f"OPENSEARCH_TIMEOUT must be a number of seconds, got {value!r}") from None
+    if timeout is not None and timeout <= 0:
+        raise ConfigError("--timeout must be more than 0 seconds")
+    if allow_insecure_auth is None:
+        insecure_env = env.get("OPENSEARCH_ALLOW_INSECURE_AUTH")
+        allow_insecure_auth = bool(insecure_env) and _parse_bool(insecure_env, "OPENSEARCH_ALLOW_INSECURE_AUTH")
+    if user and parts.scheme == "http" and not is_loopback(parts.hostname) and not allow_insecure_auth:
+        raise ConfigError(
+            f"refusing to send OpenSearch credentials over plain http to {clean_url} (not loopback): use https, "
+            "or pass --allow-insecure-auth (OPENSEARCH_ALLOW_INSECURE_AUTH=1) on a network you trust"
+        )
+    return OpenSearchSettings(
+        url=clean_url,
+        user=user,
+        password=password,
+        verify_certs=verify_certs,
+        ca_certs=ca,
+        timeout=timeout if timeout is not None else 120.0,
+        allow_insecure_auth=bool(allow_insecure_auth),
+    )
 
 
 def check_name(value: str, what: str) -> str:
@@ -136,6 +182,8 @@ def load_config(
     opensearch_user: str | None = None,
     ca_certs: str | None = None,
     verify_certs: bool | None = None,
+    timeout: float | None = None,
+    allow_insecure_auth: bool | None = None,
     schema: str | None = None,
     **options: object,
 ) -> Config:
@@ -146,7 +194,9 @@ def load_config(
     """
     env = os.environ if env is None else env
     pg = PgSettings.from_env(env)
-    opensearch = opensearch_settings(env, opensearch_url, opensearch_user, ca_certs, verify_certs)
+    opensearch = opensearch_settings(
+        env, opensearch_url, opensearch_user, ca_certs, verify_certs, timeout, allow_insecure_auth
+    )
     schema = schema or env.get("LISTINGS_SCHEMA") or DEFAULT_SCHEMA
     given = {k: v for k, v in options.items() if v is not None}
     config = Config(pg=pg, opensearch=opensearch, schema=schema, **given)  # type: ignore[arg-type]
@@ -154,6 +204,8 @@ def load_config(
     for name, minimum in (
         ("replicas", 0),
         ("shards", 1),
+        ("replica_timeout", 0),
+        ("lock_lease", 2),
         ("keep", 1),
         ("batch_docs", 1),
         ("batch_bytes", 64 * 1024),
@@ -161,8 +213,13 @@ def load_config(
         ("max_retries", 0),
         ("sample", 0),
     ):
-        if getattr(config, name) < minimum:
+        value = getattr(config, name)
+        if value is not None and value < minimum:
             if name == "batch_bytes":
                 raise ConfigError("--batch-mb must be at least 0.0625 (64 KiB)")
             raise ConfigError(f"--{name.replace('_', '-')} must be at least {minimum}")
+    if not re.fullmatch(r"all|[1-9][0-9]*", config.wait_for_active_shards):
+        raise ConfigError("--wait-for-active-shards must be `all` or a positive number")
+    if not re.fullmatch(r"-1|[1-9][0-9]*(ms|s|m)", config.refresh_interval):
+        raise ConfigError("--refresh-interval must look like 1s, 500ms, 1m (or -1: never)")
     return config

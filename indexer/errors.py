@@ -19,7 +19,14 @@ class SourceError(IndexerError):
 
 
 class OpenSearchError(IndexerError):
-    """OpenSearch is unreachable, refused us, or answered with an error."""
+    """OpenSearch is unreachable, refused us, or answered with an error.
+
+    `status` is the HTTP status of the answer that failed, when there was one.
+    """
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class DataError(IndexerError):

@@ -1,0 +1,367 @@
+"""Shared pieces of the test_indexer_* modules (no tests here).
+
+`synthetic_documents(settings, n)` builds, in a scratch database, what the indexer reads:
+`public.listings`, `public.listing_images` and the view `public_search.listing_search_documents`
+(id bigint, document json), generated in SQL (fast at any size, and independent of the dbt
+models, which other work changes). Ids are bigint: half of them above 2^32.
+
+`FaultProxy` is an HTTP proxy to the real node that injects faults from rules, per request:
+a status (with Retry-After), a delay, a reset connection, a non-JSON 200, a bulk answer
+with an item missing, or a hook run before forwarding (e.g. to set an index block).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from conftest import pg_env, scratch_database
+from opensearchpy import OpenSearch
+
+from migration.pg import PgSettings
+
+ROOT = Path(__file__).resolve().parents[2]
+BIG_ID = 5_000_000_000  # b2c-like ids live above 2^32
+
+SCHEMA_SQL = """
+create schema if not exists public_search;
+create table public.listings (
+    id bigint primary key, uuid uuid not null, title text not null, description text,
+    price numeric(10, 2) not null, currency text not null, status text not null, visibility text not null,
+    source_type text not null, user_id bigint not null, city text,
+    created_at timestamp not null, updated_at timestamp not null,
+    latitude double precision, longitude double precision
+);
+create table public.listing_images (
+    id bigint primary key, listing_id bigint not null, url text not null,
+    is_primary boolean not null, display_order integer not null
+);
+create view public_search.listing_search_documents as
+select l.id, row_to_json(d) as document
+from public.listings l
+cross join lateral (
+    select
+        l.id, l.uuid, l.source_type, l.user_id, l.title, l.description, l.price, l.currency, l.status,
+        l.visibility, l.city,
+        to_char(l.created_at, 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as created_at,
+        to_char(l.updated_at, 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as updated_at,
+        case when l.latitude is not null then json_build_object('lat', l.latitude, 'lon', l.longitude) end
+            as location,
+        coalesce((
+            select array_to_json(array_agg(i order by i.display_order))
+            from (
+                select im.id, im.url, im.is_primary, im.display_order
+                from public.listing_images im where im.listing_id = l.id
+            ) i
+        ), '[]'::json) as images
+) d
+order by l.id;
+"""
+
+FILL_SQL = """
+insert into public.listings
+select
+    case when g % 2 = 0 then g else {big} + g end,
+    md5(g::text)::uuid,
+    'Listing ' || g || ' Ђ 😀 "q" \\ ',
+    'text ' || g,
+    (g % 100000) / 100.0,
+    'RSD', 'active', 'public',
+    case when g % 2 = 0 then 'c2c' else 'b2c' end,
+    g % 1000, 'Beograd',
+    timestamp '2024-01-01' + g * interval '1 second',
+    timestamp '2024-06-01' + g * interval '1 second',
+    case when g % 5 = 0 then null else 44.8 + (g % 100) / 1000.0 end,
+    20.4
+from generate_series({start}, {stop}) g;
+insert into public.listing_images
+select
+    (case when g % 2 = 0 then g else {big} + g end) * 10 + k,
+    case when g % 2 = 0 then g else {big} + g end,
+    'https://img.example/' || g || '/' || k || '.jpg', k = 0, k
+from generate_series({start}, {stop}) g, generate_series(0, 1) k
+where g % 3 = 0;
+"""
+
+
+def synthetic_documents(settings: PgSettings, n: int) -> None:
+    with settings.connect(autocommit=True) as conn:
+        conn.execute(SCHEMA_SQL)
+        step = 200_000
+        for start in range(1, n + 1, step):
+            conn.execute(FILL_SQL.format(big=BIG_ID, start=start, stop=min(n, start + step - 1)))
+        conn.execute("create index on public.listing_images (listing_id)")
+        conn.execute("analyze public.listings; analyze public.listing_images")
+
+
+@pytest.fixture(scope="module")
+def docs_db() -> Iterator[PgSettings]:
+    """A scratch database with 3,000 synthetic listings (module scope: tests restore what they change)."""
+    with scratch_database("idx") as settings:
+        synthetic_documents(settings, 3000)
+        yield settings
+
+
+@pytest.fixture
+def idx_env(docs_db: PgSettings, opensearch_url: str) -> dict[str, str]:
+    """The environment of an indexer subprocess pointed at docs_db and the real node."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENSEARCH_", "LISTINGS_"))}
+    return {**env, **pg_env(docs_db), "OPENSEARCH_URL": opensearch_url, "LISTINGS_SCHEMA": "public", "PGTZ": "UTC"}
+
+
+@dataclass
+class Run:
+    code: int
+    out: str
+    err: str
+    seconds: float = 0.0
+
+    @property
+    def last_line(self) -> str:
+        lines = self.err.strip().splitlines()
+        return lines[-1] if lines else ""
+
+
+def indexer(env: dict[str, str], *args: str, timeout: float = 120) -> Run:
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", "indexer", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    return Run(done.returncode, done.stdout, done.stderr, time.monotonic() - started)
+
+
+class Background:
+    """An indexer subprocess whose stderr is read line by line (to act at a given moment)."""
+
+    def __init__(self, env: dict[str, str], *args: str) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "indexer", *args],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.lines: list[str] = []
+        self._out: list[str] = []
+        self._err_thread = threading.Thread(target=self._read, args=(self.proc.stderr, self.lines), daemon=True)
+        self._out_thread = threading.Thread(target=self._read, args=(self.proc.stdout, self._out), daemon=True)
+        self._err_thread.start()
+        self._out_thread.start()
+
+    @staticmethod
+    def _read(stream, into: list[str]) -> None:
+        for line in stream:
+            into.append(line)
+
+    def wait_for(self, pattern: str, timeout: float = 60) -> re.Match[str]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for line in list(self.lines):
+                found = re.search(pattern, line)
+                if found:
+                    return found
+            if self.proc.poll() is not None:
+                time.sleep(0.2)
+                for line in list(self.lines):
+                    if found := re.search(pattern, line):
+                        return found
+                raise AssertionError(f"process ended ({self.proc.returncode}) before {pattern!r}: {self.err}")
+            time.sleep(0.05)
+        raise AssertionError(f"no line matching {pattern!r} within {timeout}s: {self.err}")
+
+    def finish(self, timeout: float = 120) -> Run:
+        started = time.monotonic()
+        try:
+            code = self.proc.wait(timeout)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+        self._err_thread.join(5)
+        self._out_thread.join(5)
+        return Run(code, "".join(self._out), "".join(self.lines), time.monotonic() - started)
+
+    @property
+    def err(self) -> str:
+        return "".join(self.lines)
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+
+
+def alias_targets(client: OpenSearch, alias: str) -> list[str]:
+    found = client.indices.get_alias(name=alias, ignore=[404])
+    return sorted(name for name, body in found.items() if isinstance(body, dict) and "aliases" in body)
+
+
+def managed_indices(client: OpenSearch, alias: str) -> list[str]:
+    return sorted(n for n in client.indices.get(index=f"{alias}_*", expand_wildcards="all", ignore=[404]) if "_" in n)
+
+
+def index_meta(client: OpenSearch, index: str) -> dict:
+    return client.indices.get_mapping(index=index)[index]["mappings"].get("_meta", {}).get("indexer", {})
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def unique_alias() -> str:
+    return f"test_{uuid.uuid4().hex[:10]}_listings"
+
+
+# --- the fault proxy --------------------------------------------------------------------------
+
+
+@dataclass
+class Rule:
+    """Applies to requests whose method and path match, `times` times (None: always).
+
+    action: an int status, "delay:SECONDS", "reset", "html", "drop_item", "pass", or a callable
+    run before forwarding. `retry_after` adds that header to a status answer.
+    """
+
+    method: str
+    path: str
+    action: object
+    times: int | None = 1
+    retry_after: str | None = None
+    hits: int = 0
+    after: int = 0  # let this many matching requests through first
+
+    def matches(self, method: str, path: str) -> bool:
+        return bool(re.fullmatch(self.method, method) and re.search(self.path, path))
+
+
+@dataclass
+class FaultProxy:
+    upstream: str
+    rules: list[Rule] = field(default_factory=list)
+    log: list[tuple[str, str, float]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.upstream = self.upstream.rstrip("/")
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _handle(self) -> None:
+                length = int(self.headers.get("content-length") or 0)
+                body = self.rfile.read(length) if length else None
+                proxy.log.append((self.command, self.path, time.monotonic()))
+                action: object = "pass"
+                rule = proxy._rule(self.command, self.path)
+                if rule is not None:
+                    action = rule.action
+                if isinstance(action, int):
+                    error = {"error": {"type": "injected", "reason": "fault proxy"}, "status": action}
+                    headers = {"retry-after": rule.retry_after} if rule and rule.retry_after else {}
+                    return self._reply(action, json.dumps(error).encode(), headers=headers)
+                if action == "reset":
+                    self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+                    self.connection.close()
+                    self.close_connection = True
+                    return None
+                if action == "html":
+                    return self._reply(200, b"<html><body>Gateway says hello</body></html>", "text/html")
+                if isinstance(action, str) and action.startswith("delay:"):
+                    time.sleep(float(action.split(":")[1]))
+                if callable(action):
+                    action(self.command, self.path)
+                status, payload, ctype = proxy._forward(self.command, self.path, body, self.headers)
+                if action == "drop_item":
+                    data = json.loads(payload)
+                    data["items"] = data["items"][:-1]
+                    payload = json.dumps(data).encode()
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                    self._reply(status, payload, ctype)
+                return None
+
+            def _reply(self, status: int, payload: bytes, ctype: str = "application/json", headers=None) -> None:
+                self.send_response(status)
+                self.send_header("content-type", ctype)
+                self.send_header("content-length", str(len(payload)))
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(payload)
+
+            do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _handle
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    _mutex = threading.Lock()
+
+    def _rule(self, method: str, path: str) -> Rule | None:
+        with self._mutex:
+            for rule in self.rules:
+                if not rule.matches(method, path):
+                    continue
+                if rule.after > 0:
+                    rule.after -= 1
+                    return None
+                if rule.times is not None and rule.hits >= rule.times:
+                    continue
+                rule.hits += 1
+                return rule
+        return None
+
+    def _forward(self, method: str, path: str, body: bytes | None, headers) -> tuple[int, bytes, str]:
+        request = urllib.request.Request(self.upstream + path, data=body, method=method)
+        if headers.get("content-type"):
+            request.add_header("content-type", headers["content-type"])
+        try:
+            with urllib.request.urlopen(request, timeout=120) as response:
+                return response.status, response.read(), response.headers.get("content-type", "application/json")
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read(), exc.headers.get("content-type", "application/json")
+
+    def requests(self, method: str, path: str) -> list[tuple[str, str, float]]:
+        return [r for r in self.log if re.fullmatch(method, r[0]) and re.search(path, r[1])]
+
+    def __enter__(self) -> FaultProxy:
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def slow_bulks(seconds: float) -> Rule:
+    """Every bulk request waits `seconds` first: a load that lasts long enough to act during it."""
+    return Rule("POST", r"/_bulk", f"delay:{seconds}", times=None)
+
+
+Hook = Callable[[str, str], None]
