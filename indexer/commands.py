@@ -341,7 +341,8 @@ def status(config: Config, out: TextIO | None = None) -> None:
         created = info.created.strftime("%Y-%m-%d %H:%M:%S") if info.created else "?"
         docs = f"{info.docs:,}" if info.docs is not None else "-"
         mark = "*" if info.has_alias else ""
-        print(f"{info.name:<{width}}  {info.state:<11}  {docs:>12}  {created}  {mark}", file=out)
+        state = info.state if info.is_open else f"{info.state}/closed"
+        print(f"{info.name:<{width}}  {state:<11}  {docs:>12}  {created}  {mark}", file=out)
     if not infos:
         print("(no indices)", file=out)
     with Snapshot(config.pg, config.schema) as snapshot:
