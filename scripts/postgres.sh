@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # scripts/postgres.sh — a PostgreSQL 15 for the demo, the tests and CI.
 #
-# Usage: scripts/postgres.sh start|stop|status|env
+# Usage: scripts/postgres.sh start [--adopt]|stop|status|env
 #
 # Two modes:
 #   * user-configured: PGHOST is set in the environment (and LISTINGS_PG_LOCAL
@@ -18,6 +18,22 @@
 #     They include LISTINGS_PG_LOCAL=1, so calling this script again with that
 #     environment still manages the local cluster instead of only checking it.
 #
+# Ownership: the local default only manages a cluster this script created (it
+# ran pg_createcluster, or the postgresql package it installed created the
+# cluster). A marker file in the cluster's configuration directory,
+# /etc/postgresql/15/<cluster>/listings-migration.owner, records that. A cluster
+# it did not create (a developer's own 15/main, say) is left alone: `start` says
+# what it found, how to point the project at it with PGHOST/PGPORT/PGUSER/
+# PGPASSWORD/PGDATABASE, and exits 1. `start --adopt` (or LISTINGS_PG_ADOPT=1)
+# uses it anyway: it starts it if needed and adds the `listings` role, its
+# database and the passfile, but never changes its settings (no ALTER SYSTEM: not
+# wal_level, max_wal_senders, synchronous_commit, listen_addresses, nothing) and
+# never restarts it. `stop` only stops a cluster it created or adopted.
+# LISTINGS_PG_CLUSTER (default main) names the cluster, e.g. `listings` to get a
+# cluster of the project's own next to someone else's 15/main (another port).
+# Clusters set up before the marker existed are recognised by this script's own
+# settings in their postgresql.auto.conf, and marked then.
+#
 # Idempotent: every command can be run any number of times. Quiet on success
 # apart from one-line status messages; on failure one line on stderr, exit 1.
 # Local default mode needs root (apt-get, pg_ctlcluster, peer auth as postgres).
@@ -26,13 +42,15 @@ set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PG_VERSION=15
-PG_CLUSTER=main
+PG_CLUSTER="${LISTINGS_PG_CLUSTER:-main}"
 PG_USER=listings
 PG_DB=listings_db
 STATE_DIR="${LISTINGS_PG_STATE_DIR:-${XDG_DATA_HOME:-$HOME/.local/share}/listings-migration/pg}"
 PASSWORD_FILE="$STATE_DIR/password"
 PGPASS_FILE="$STATE_DIR/pgpass"
 LOG_FILE="$STATE_DIR/postgres.sh.log"   # output of apt-get, pg_createcluster, ...
+MARKER_NAME=listings-migration.owner
+ADOPT="${LISTINGS_PG_ADOPT:-0}"
 
 # ---------------------------------------------------------------------------
 # Dev-box tuning for the LOCAL DEFAULT cluster only (never a user-configured
@@ -108,7 +126,9 @@ ensure_installed() {
     || die "package postgresql did not bring PostgreSQL $PG_VERSION"
 }
 
-cluster_exists() { [[ -f /etc/postgresql/$PG_VERSION/$PG_CLUSTER/postgresql.conf ]]; }
+conf_dir() { echo "/etc/postgresql/$PG_VERSION/$PG_CLUSTER"; }
+cluster_exists() { [[ -f "$(conf_dir)/postgresql.conf" ]]; }
+marker_file() { echo "$(conf_dir)/$MARKER_NAME"; }
 
 # Port of the local cluster as configured (Debian: 5432 for the first cluster).
 cluster_port() {
@@ -120,10 +140,82 @@ cluster_port() {
 
 cluster_running() { pg_ctlcluster "$PG_VERSION" "$PG_CLUSTER" status >/dev/null 2>&1; }
 
+# The data directory as configured (Debian: /var/lib/postgresql/<version>/<cluster>).
+data_dir() {
+  local dir
+  dir="$(sed -nE "s/^[[:space:]]*data_directory[[:space:]]*=[[:space:]]*'([^']*)'.*/\1/p" \
+    "$(conf_dir)/postgresql.conf" 2>/dev/null | tail -n1)"
+  echo "${dir:-/var/lib/postgresql/$PG_VERSION/$PG_CLUSTER}"
+}
+
+# "created", "adopted" or "" (not ours): what the marker file says.
+cluster_owner() {
+  local owner=""
+  if [[ -f "$(marker_file)" ]]; then
+    owner="$(sed -nE 's/^owner=(created|adopted)$/\1/p' "$(marker_file)" | tail -n1)"
+  fi
+  echo "$owner"
+}
+
+write_marker() {   # $1: created|adopted, $2: how
+  local tmp
+  tmp="$(mktemp "$(conf_dir)/.$MARKER_NAME.XXXXXX")"
+  printf '# Written by listings-migration scripts/postgres.sh: this cluster is managed by it.\n# %s\nowner=%s\ndate=%s\n' \
+    "$2" "$1" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" >"$tmp"
+  chmod 644 "$tmp"
+  mv -f "$tmp" "$(marker_file)"
+}
+
+# Set up by an earlier version of this script (before the marker): every one of
+# PG_DEV_SETTINGS is in postgresql.auto.conf exactly as its ALTER SYSTEM wrote it.
+has_dev_settings() {
+  local auto kv
+  auto="$(data_dir)/postgresql.auto.conf"
+  [[ -r "$auto" ]] || return 1
+  for kv in "${PG_DEV_SETTINGS[@]}"; do
+    grep -qxF "${kv%%=*} = '${kv#*=}'" "$auto" || return 1
+  done
+}
+
+refuse_foreign_cluster() {
+  local state="stopped" port
+  port="$(cluster_port)"
+  cluster_running && state="running"
+  {
+    echo "postgres: ERROR: found PostgreSQL cluster $PG_VERSION/$PG_CLUSTER ($state, port $port, data $(data_dir)) that this script did not create; leaving it alone (no settings changed, no restart, no role added)"
+    echo "postgres:   to use it as it is, point the project at it (a role with CREATEDB, and CREATE on the database):"
+    echo "postgres:     export PGHOST=127.0.0.1 PGPORT=$port PGUSER=<role> PGPASSWORD=<its password> PGDATABASE=listings_db"
+    echo "postgres:   or let this script add its role and database to it, settings untouched: scripts/postgres.sh start --adopt (or LISTINGS_PG_ADOPT=1)"
+    echo "postgres:   or have a cluster of the project's own next to it: LISTINGS_PG_CLUSTER=listings scripts/postgres.sh start"
+  } >&2
+  exit 1
+}
+
+# Create the cluster if there is none; make sure it is ours (created or adopted).
 ensure_cluster() {
   if ! cluster_exists; then
-    say "creating cluster $PG_VERSION/$PG_CLUSTER..."
-    logged "pg_createcluster" pg_createcluster "$PG_VERSION" "$PG_CLUSTER"
+    ensure_installed
+    if cluster_exists; then   # the package's post-install made it just now
+      write_marker created "created by the postgresql package that this script installed"
+    else
+      say "creating cluster $PG_VERSION/$PG_CLUSTER..."
+      logged "pg_createcluster" pg_createcluster "$PG_VERSION" "$PG_CLUSTER"
+      write_marker created "created with pg_createcluster by this script"
+    fi
+    return
+  fi
+  ensure_installed
+  case "$(cluster_owner)" in
+    created|adopted) return ;;
+  esac
+  if has_dev_settings; then
+    write_marker created "set up by an earlier version of this script (its settings were in postgresql.auto.conf)"
+    say "cluster $PG_VERSION/$PG_CLUSTER carries this script's settings: marked as created by it ($(marker_file))"
+  elif [[ "$ADOPT" == 1 ]]; then
+    write_marker adopted "adopted on request (--adopt / LISTINGS_PG_ADOPT=1): its settings are never changed"
+    say "adopting cluster $PG_VERSION/$PG_CLUSTER: its settings stay as they are"
+  else
+    refuse_foreign_cluster
   fi
 }
 
@@ -146,6 +238,11 @@ restart_cluster() {
 # other than loopback. Restart only if a restart-only setting is pending.
 apply_settings() {
   local listen sql="" kv pending
+  if [[ "$(cluster_owner)" != created ]]; then
+    listen="$(psql_admin -c "SHOW listen_addresses")"
+    say "adopted cluster: settings left as they are (listen_addresses '$listen', wal_level $(psql_admin -c "SHOW wal_level"), synchronous_commit $(psql_admin -c "SHOW synchronous_commit"))"
+    return
+  fi
   listen="$(psql_admin -c "SHOW listen_addresses")"
   case "$listen" in
     localhost|127.0.0.1|"localhost,127.0.0.1"|"127.0.0.1,localhost") ;;
@@ -193,16 +290,34 @@ write_pgpass() {
   mv -f "$tmp" "$PGPASS_FILE"
 }
 
+# The password file's SCRAM-SHA-256 verifier (what PostgreSQL stores for it), so
+# that the server never receives the password itself in a statement it could log
+# or keep (log_statement, pg_stat_statements on an adopted cluster).
+scram_verifier() {
+  command -v python3 >/dev/null || return 1
+  python3 -c '
+import base64, hashlib, hmac, os, sys
+password = sys.stdin.read().strip().encode()
+salt, iterations = os.urandom(16), 4096
+salted = hashlib.pbkdf2_hmac("sha256", password, salt, iterations)
+client_key = hmac.new(salted, b"Client Key", "sha256").digest()
+server_key = hmac.new(salted, b"Server Key", "sha256").digest()
+b64 = lambda b: base64.b64encode(b).decode()
+print(f"SCRAM-SHA-256${iterations}:{b64(salt)}${b64(hashlib.sha256(client_key).digest())}:{b64(server_key)}")
+' <"$PASSWORD_FILE"
+}
+
 # Create or update the role (the password is always re-synced with the file,
 # so deleting $STATE_DIR is harmless) and create the database if missing.
-# The SQL goes through stdin, so the password never appears in argv or output.
+# The SQL goes through stdin, so nothing secret appears in argv or output; it
+# carries the SCRAM verifier, not the password (the password only without python3).
 ensure_role_and_db() {
-  local pw
-  pw="$(cat "$PASSWORD_FILE")"
+  local secret
+  secret="$(scram_verifier)" || secret="$(cat "$PASSWORD_FILE")"
   psql_admin >/dev/null <<SQL || die "could not create role $PG_USER / database $PG_DB"
 SELECT format('CREATE ROLE %I', '$PG_USER')
  WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '$PG_USER') \gexec
-ALTER ROLE $PG_USER WITH LOGIN SUPERUSER PASSWORD '$pw';
+ALTER ROLE $PG_USER WITH LOGIN SUPERUSER PASSWORD '$secret';
 SELECT format('CREATE DATABASE %I OWNER %I', '$PG_DB', '$PG_USER')
  WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = '$PG_DB') \gexec
 SQL
@@ -231,7 +346,6 @@ cmd_start() {
   mkdir -p "$STATE_DIR"
   exec 9>"$STATE_DIR/.start.lock"
   flock 9
-  ensure_installed
   ensure_cluster
   start_cluster
   pg_isready -q -t 30 -h 127.0.0.1 -p "$(cluster_port)" \
@@ -254,6 +368,10 @@ cmd_stop() {
   fi
   if ! cluster_running; then
     say "cluster $PG_VERSION/$PG_CLUSTER already stopped"
+    return
+  fi
+  if [[ -z "$(cluster_owner)" ]]; then
+    say "cluster $PG_VERSION/$PG_CLUSTER was not created by this script; not stopping it"
     return
   fi
   need_root
@@ -284,7 +402,7 @@ cmd_status() {
 cmd_env() {
   user_configured && return 0
   local port=5432
-  if [[ -f /etc/postgresql/$PG_VERSION/$PG_CLUSTER/postgresql.conf ]]; then
+  if cluster_exists; then
     port="$(cluster_port)"
   fi
   cat <<EOF
@@ -299,11 +417,17 @@ EOF
 
 main() {
   case "${1:-}" in
-    start)  cmd_start ;;
+    start)
+      case "${2:-}" in
+        --adopt) ADOPT=1 ;;
+        "") ;;
+        *) echo "usage: $0 start [--adopt]" >&2; exit 2 ;;
+      esac
+      cmd_start ;;
     stop)   cmd_stop ;;
     status) cmd_status ;;
     env)    cmd_env ;;
-    *) echo "usage: $0 start|stop|status|env" >&2; exit 2 ;;
+    *) echo "usage: $0 start [--adopt]|stop|status|env" >&2; exit 2 ;;
   esac
 }
 

@@ -551,3 +551,176 @@ def test_the_monolith_password_is_in_no_statement_text_log_or_statistics(logging
     for secret in (password, wrong, password.replace("'", "''")):
         assert secret not in kept
         assert secret not in log
+
+
+# --- scripts/postgres.sh: a cluster it did not create is never retuned or taken over ----------
+
+POSTGRES_SH = ROOT / "scripts" / "postgres.sh"
+PG_VERSION = "15"
+# every program scripts/postgres.sh runs (through PATH), to record their argv
+PROGRAMS = (
+    *("psql", "runuser", "pg_ctlcluster", "pg_createcluster", "pg_isready", "pg_lsclusters", "apt-get"),
+    *("env", "sed", "cat", "od", "tr", "mktemp", "mv", "chmod", "mkdir", "flock", "sleep", "grep", "tail"),
+    *("date", "python3"),
+)
+
+
+def _needs_debian_root() -> None:
+    if os.geteuid() != 0 or not shutil.which("pg_createcluster"):
+        pytest.skip("scripts/postgres.sh manages Debian clusters as root (pg_createcluster)")
+    if not Path(f"/usr/lib/postgresql/{PG_VERSION}/bin/postgres").exists():
+        pytest.skip(f"PostgreSQL {PG_VERSION} server package not installed")
+
+
+@pytest.fixture
+def cluster_name() -> Iterator[str]:
+    """A Debian cluster name nobody uses; the cluster (if any was made) is dropped afterwards."""
+    _needs_debian_root()
+    name = f"lmtest{uuid.uuid4().hex[:8]}"
+    try:
+        yield name
+    finally:
+        subprocess.run(["pg_dropcluster", "--stop", PG_VERSION, name], capture_output=True, timeout=60, check=False)
+
+
+class Script:
+    """scripts/postgres.sh for cluster `name`, its state in a private directory, every child's argv recorded."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.dir = Path(tempfile.mkdtemp(prefix="pg_safety_sh_"))
+        os.chmod(self.dir, 0o755)  # the shims also run as postgres (runuser)
+        self.state = self.dir / "state"
+        self.argv_log = self.dir / "argv.log"
+        self.argv_log.touch()
+        os.chmod(self.argv_log, 0o666)
+        shims = self.dir / "bin"
+        shims.mkdir()
+        os.chmod(shims, 0o755)
+        for program in PROGRAMS:
+            real = shutil.which(program)
+            if real:
+                shim = shims / program
+                record = f'printf "%s" "{program}"; for a in "$@"; do printf " %s" "$a"; done; echo'
+                shim.write_text(f'#!/bin/sh\n{{ {record}; }} >> {self.argv_log}\nexec {real} "$@"\n')
+                shim.chmod(0o755)
+        keep = {k: v for k, v in os.environ.items() if not k.startswith(("PG", "LISTINGS_PG"))}
+        self.env = {
+            **keep,
+            "PATH": f"{shims}:{os.environ['PATH']}",
+            "LISTINGS_PG_CLUSTER": name,
+            "LISTINGS_PG_STATE_DIR": str(self.state),
+        }
+
+    def __call__(self, *args: str, **env: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [str(POSTGRES_SH), *args],
+            env={**self.env, **env},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+    @property
+    def conf_dir(self) -> Path:
+        return Path(f"/etc/postgresql/{PG_VERSION}/{self.name}")
+
+    def marker(self) -> str | None:
+        path = self.conf_dir / "listings-migration.owner"
+        return path.read_text() if path.exists() else None
+
+    def port(self) -> int:
+        out = subprocess.run(["pg_lsclusters", "-h"], capture_output=True, text=True, check=True).stdout
+        return next(int(f[2]) for f in map(str.split, out.splitlines()) if f[:2] == [PG_VERSION, self.name])
+
+    def running(self) -> bool:
+        return subprocess.run(["pg_ctlcluster", PG_VERSION, self.name, "status"], capture_output=True).returncode == 0
+
+    def connect(self) -> psycopg.Connection:
+        return psycopg.connect(
+            host="127.0.0.1",
+            port=self.port(),
+            user="listings",
+            dbname="listings_db",
+            passfile=str(self.state / "pgpass"),
+            autocommit=True,
+        )
+
+    def cleanup(self) -> None:
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def _settings(conn: psycopg.Connection) -> dict[str, str]:
+    names = ("wal_level", "max_wal_senders", "synchronous_commit", "listen_addresses", "shared_buffers")
+    return {name: conn.execute(f"show {name}").fetchone()[0] for name in names}
+
+
+def test_postgres_sh_leaves_a_cluster_it_did_not_create_alone_unless_told_to_adopt_it(cluster_name):
+    port = _free_port()
+    subprocess.run(
+        ["pg_createcluster", PG_VERSION, cluster_name, "--port", str(port)], capture_output=True, timeout=60, check=True
+    )
+    script = Script(cluster_name)
+    try:
+        auto_conf = Path(f"/var/lib/postgresql/{PG_VERSION}/{cluster_name}/postgresql.auto.conf")
+        before = auto_conf.read_text()
+
+        refused = script("start")
+        assert refused.returncode == 1, refused.stdout + refused.stderr
+        message = refused.stderr
+        assert f"found PostgreSQL cluster {PG_VERSION}/{cluster_name} (stopped, port {port}" in message
+        assert "did not create" in message
+        for variable in ("PGHOST=", f"PGPORT={port}", "PGUSER=", "PGPASSWORD=", "PGDATABASE="):
+            assert variable in message
+        assert "--adopt" in message and "LISTINGS_PG_ADOPT=1" in message
+        assert not script.running() and auto_conf.read_text() == before and script.marker() is None
+        assert script("stop").returncode == 0 and not script.running()
+
+        adopted = script("start", "--adopt")
+        assert adopted.returncode == 0, adopted.stderr
+        assert "owner=adopted" in script.marker()
+        with script.connect() as conn:
+            assert _settings(conn) == {
+                "wal_level": "replica",
+                "max_wal_senders": "10",
+                "synchronous_commit": "on",
+                "listen_addresses": "localhost",
+                "shared_buffers": "128MB",
+            }
+        assert auto_conf.read_text() == before  # no ALTER SYSTEM at all
+
+        again = script("start")  # adopted once: later plain starts use it, still untouched
+        assert again.returncode == 0, again.stderr
+        assert auto_conf.read_text() == before
+        assert script("stop").returncode == 0 and not script.running()
+    finally:
+        script.cleanup()
+
+
+def test_postgres_sh_manages_a_cluster_it_created_and_never_puts_the_password_in_argv(cluster_name):
+    script = Script(cluster_name)
+    try:
+        started = script("start")
+        assert started.returncode == 0, started.stderr
+        assert "owner=created" in script.marker()
+        with script.connect() as conn:
+            settings = _settings(conn)
+            assert settings["wal_level"] == "minimal" and settings["synchronous_commit"] == "off"
+            assert settings["listen_addresses"] == "localhost"
+            stored = conn.execute("select rolpassword from pg_authid where rolname = 'listings'").fetchone()[0]
+        assert stored.startswith("SCRAM-SHA-256$4096:")
+
+        # set up by an older version of the script (no marker yet): recognised by its settings
+        (script.conf_dir / "listings-migration.owner").unlink()
+        legacy = script("start")
+        assert legacy.returncode == 0, legacy.stderr
+        assert "carries this script's settings" in legacy.stdout and "owner=created" in script.marker()
+
+        password = (script.state / "password").read_text().strip()
+        argv = script.argv_log.read_text()
+        assert "pg_createcluster 15" in argv and "psql -X" in argv  # the children were recorded...
+        assert password not in argv  # ...and none got the password
+        assert script("stop").returncode == 0 and not script.running()
+    finally:
+        script.cleanup()
