@@ -461,7 +461,8 @@ class ThrowAwayCluster:
 @pytest.fixture(scope="module")
 def logging_cluster() -> Iterator[ThrowAwayCluster]:
     """A cluster that keeps and logs every statement: pg_stat_statements (track = all, utility
-    statements too), log_statement = all, and statements of every error logged."""
+    statements too), log_statement = all, the statement of every error, connections, and
+    all debug messages."""
     cluster = ThrowAwayCluster(
         {
             "shared_preload_libraries": "'pg_stat_statements'",
@@ -470,6 +471,7 @@ def logging_cluster() -> Iterator[ThrowAwayCluster]:
             "log_statement": "all",
             "log_min_error_statement": "info",
             "log_connections": "on",
+            "log_min_messages": "debug5",  # the startup packet's options are not logged even then
         }
     )
     try:
