@@ -475,30 +475,48 @@ def logging_cluster() -> Iterator[ThrowAwayCluster]:
         }
     )
     try:
+        # the monolith (5 listings) and its reader; set-up statements are neither logged nor
+        # tracked (the reader's password is in one)
+        cluster.reader_password = "Mono lith'pw\\" + uuid.uuid4().hex  # a space, a quote, a backslash
+        with cluster.admin.connect(autocommit=True) as conn:
+            conn.execute("set log_statement = none")
+            conn.execute("set pg_stat_statements.track = none")
+            conn.execute(
+                sql.SQL("create role migration_reader login password {}").format(sql.Literal(cluster.reader_password))
+            )
+            conn.execute("create database monolith")
+            conn.execute("create extension pg_stat_statements")
+        with cluster.admin.with_database("monolith").connect(autocommit=True) as conn:
+            conn.execute("set log_statement = none")
+            conn.execute("set pg_stat_statements.track = none")
+            fixtures.load_schema(conn)
+            fixtures.generate(conn, c2c=3, b2c=2, dirty=False)
+            conn.execute("grant usage on schema monolith to migration_reader")
+            conn.execute("grant select on monolith.unified_listings to migration_reader")
+        cluster.monolith = PgSettings(
+            "127.0.0.1", cluster.port, "migration_reader", "monolith", cluster.reader_password
+        )
         yield cluster
     finally:
         cluster.stop()
 
 
+def secrets_kept_or_logged(cluster: ThrowAwayCluster, *secrets: str) -> list[str]:
+    """Which of `secrets` pg_stat_statements keeps or the server log holds."""
+    with cluster.admin.connect() as conn:
+        kept = "\n".join(row[0] for row in conn.execute("select query from pg_stat_statements").fetchall())
+    log = cluster.log_text()
+    return [secret for secret in secrets if secret in kept or secret in log]
+
+
 def test_the_monolith_password_is_in_no_statement_text_log_or_statistics(logging_cluster):
     cluster = logging_cluster
-    password = "Mono lith'pw\\" + uuid.uuid4().hex  # a space, a quote and a backslash on the way
+    password = cluster.reader_password
     wrong = "wrong-" + uuid.uuid4().hex
     canary = "canary-" + uuid.uuid4().hex
     with cluster.admin.connect(autocommit=True) as conn:
-        # set-up statements are neither logged nor tracked (the reader's password is in one)
-        conn.execute("set log_statement = none")
-        conn.execute("set pg_stat_statements.track = none")
-        conn.execute(sql.SQL("create role migration_reader login password {}").format(sql.Literal(password)))
-        for name in ("monolith", "target", "target_failing"):
+        for name in ("target", "target_failing"):
             conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
-    with cluster.admin.with_database("monolith").connect(autocommit=True) as conn:
-        conn.execute("set log_statement = none")
-        conn.execute("set pg_stat_statements.track = none")
-        fixtures.load_schema(conn)
-        fixtures.generate(conn, c2c=3, b2c=2, dirty=False)
-        conn.execute("grant usage on schema monolith to migration_reader")
-        conn.execute("grant select on monolith.unified_listings to migration_reader")
     with cluster.admin.with_database("target_failing").connect(autocommit=True) as conn:
         conn.execute("set log_statement = none")
         conn.execute(
@@ -510,10 +528,9 @@ def test_the_monolith_password_is_in_no_statement_text_log_or_statistics(logging
             " execute function refuse()"
         )
     with cluster.admin.connect(autocommit=True) as conn:
-        conn.execute("create extension pg_stat_statements")
         conn.execute("select pg_stat_statements_reset()")
 
-    monolith = PgSettings("127.0.0.1", cluster.port, "migration_reader", "monolith", password)
+    monolith = cluster.monolith
     target = cluster.admin.with_database("target")
 
     ok = fdw_cli(target, "attach-monolith", "--schema", "monolith_remote", env=monolith_env(monolith, password))
@@ -726,3 +743,31 @@ def test_postgres_sh_manages_a_cluster_it_created_and_never_puts_the_password_in
         assert script("stop").returncode == 0 and not script.running()
     finally:
         script.cleanup()
+
+
+def test_a_role_that_may_not_pause_statement_tracking_is_refused_before_the_password_is_used(logging_cluster):
+    """The production set-up: attach-monolith as migration_owner, not a superuser (docs/runbook.md)."""
+    cluster = logging_cluster
+    owner_password = uuid.uuid4().hex
+    with cluster.admin.connect(autocommit=True) as conn:
+        conn.execute("set log_statement = none")
+        conn.execute("set pg_stat_statements.track = none")
+        conn.execute(sql.SQL("create role migration_owner login password {}").format(sql.Literal(owner_password)))
+        conn.execute("create database target_owned owner migration_owner")
+    with cluster.admin.with_database("target_owned").connect(autocommit=True) as conn:
+        conn.execute("create extension postgres_fdw")
+        conn.execute("grant usage on foreign data wrapper postgres_fdw to migration_owner")
+    owner = PgSettings("127.0.0.1", cluster.port, "migration_owner", "target_owned", owner_password)
+    args = ("attach-monolith", "--schema", "monolith_remote")
+    env = monolith_env(cluster.monolith, cluster.reader_password)
+
+    refused = fdw_cli(owner, *args, env=env)
+    assert refused.returncode == 2
+    assert "pg_stat_statements.track = all on the target server would keep the monolith password" in one_line(refused)
+
+    with cluster.admin.connect(autocommit=True) as conn:  # PostgreSQL 15: a DBA may grant just that
+        conn.execute("grant set on parameter pg_stat_statements.track_utility to migration_owner")
+    attached = fdw_cli(owner, *args, env=env)
+    assert attached.returncode == 0, attached.stderr
+    assert "(5 rows)" in attached.stdout
+    assert secrets_kept_or_logged(cluster, cluster.reader_password, owner_password) == []
