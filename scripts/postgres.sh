@@ -20,8 +20,8 @@
 #
 # Ownership: the local default only manages a cluster this script created (it
 # ran pg_createcluster, or the postgresql package it installed created the
-# cluster). A marker file in the cluster's configuration directory,
-# /etc/postgresql/15/<cluster>/listings-migration.owner, records that. A cluster
+# cluster). A marker file in the cluster's data directory,
+# /var/lib/postgresql/15/<cluster>/listings-migration.owner, records that. A cluster
 # it did not create (a developer's own 15/main, say) is left alone: `start` says
 # what it found, how to point the project at it with PGHOST/PGPORT/PGUSER/
 # PGPASSWORD/PGDATABASE, and exits 1. `start --adopt` (or LISTINGS_PG_ADOPT=1)
@@ -128,7 +128,9 @@ ensure_installed() {
 
 conf_dir() { echo "/etc/postgresql/$PG_VERSION/$PG_CLUSTER"; }
 cluster_exists() { [[ -f "$(conf_dir)/postgresql.conf" ]]; }
-marker_file() { echo "$(conf_dir)/$MARKER_NAME"; }
+# In the data directory: it goes with the cluster (pg_dropcluster, a new initdb),
+# so a marker can never outlive its cluster and vouch for a new one.
+marker_file() { echo "$(data_dir)/$MARKER_NAME"; }
 
 # Port of the local cluster as configured (Debian: 5432 for the first cluster).
 cluster_port() {
@@ -159,10 +161,11 @@ cluster_owner() {
 
 write_marker() {   # $1: created|adopted, $2: how
   local tmp
-  tmp="$(mktemp "$(conf_dir)/.$MARKER_NAME.XXXXXX")"
+  tmp="$(mktemp "$(data_dir)/.$MARKER_NAME.XXXXXX")"
   printf '# Written by listings-migration scripts/postgres.sh: this cluster is managed by it.\n# %s\nowner=%s\ndate=%s\n' \
     "$2" "$1" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" >"$tmp"
-  chmod 644 "$tmp"
+  chmod 600 "$tmp"
+  chown postgres:postgres "$tmp"   # like every other file of the data directory
   mv -f "$tmp" "$(marker_file)"
 }
 
@@ -370,11 +373,11 @@ cmd_stop() {
     say "cluster $PG_VERSION/$PG_CLUSTER already stopped"
     return
   fi
+  need_root
   if [[ -z "$(cluster_owner)" ]]; then
     say "cluster $PG_VERSION/$PG_CLUSTER was not created by this script; not stopping it"
     return
   fi
-  need_root
   logged "pg_ctlcluster $PG_VERSION $PG_CLUSTER stop" \
     pg_ctlcluster "$PG_VERSION" "$PG_CLUSTER" stop -m fast
   say "stopped cluster $PG_VERSION/$PG_CLUSTER"

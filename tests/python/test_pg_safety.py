@@ -580,7 +580,7 @@ PG_VERSION = "15"
 PROGRAMS = (
     *("psql", "runuser", "pg_ctlcluster", "pg_createcluster", "pg_isready", "pg_lsclusters", "apt-get"),
     *("env", "sed", "cat", "od", "tr", "mktemp", "mv", "chmod", "mkdir", "flock", "sleep", "grep", "tail"),
-    *("date", "python3"),
+    *("date", "python3", "chown"),
 )
 
 
@@ -645,8 +645,12 @@ class Script:
     def conf_dir(self) -> Path:
         return Path(f"/etc/postgresql/{PG_VERSION}/{self.name}")
 
+    @property
+    def data_dir(self) -> Path:
+        return Path(f"/var/lib/postgresql/{PG_VERSION}/{self.name}")
+
     def marker(self) -> str | None:
-        path = self.conf_dir / "listings-migration.owner"
+        path = self.data_dir / "listings-migration.owner"
         return path.read_text() if path.exists() else None
 
     def port(self) -> int:
@@ -731,7 +735,7 @@ def test_postgres_sh_manages_a_cluster_it_created_and_never_puts_the_password_in
         assert stored.startswith("SCRAM-SHA-256$4096:")
 
         # set up by an older version of the script (no marker yet): recognised by its settings
-        (script.conf_dir / "listings-migration.owner").unlink()
+        (script.data_dir / "listings-migration.owner").unlink()
         legacy = script("start")
         assert legacy.returncode == 0, legacy.stderr
         assert "carries this script's settings" in legacy.stdout and "owner=created" in script.marker()
@@ -741,6 +745,10 @@ def test_postgres_sh_manages_a_cluster_it_created_and_never_puts_the_password_in
         assert "pg_createcluster 15" in argv and "psql -X" in argv  # the children were recorded...
         assert password not in argv  # ...and none got the password
         assert script("stop").returncode == 0 and not script.running()
+
+        # the marker goes with the cluster: nothing is left to vouch for a later one of that name
+        subprocess.run(["pg_dropcluster", PG_VERSION, cluster_name], capture_output=True, timeout=60, check=True)
+        assert not script.conf_dir.exists() and not script.data_dir.exists()
     finally:
         script.cleanup()
 
