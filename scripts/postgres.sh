@@ -35,7 +35,8 @@
 # settings in their postgresql.auto.conf, and marked then.
 #
 # Idempotent: every command can be run any number of times. Quiet on success
-# apart from one-line status messages; on failure one line on stderr, exit 1.
+# apart from one-line status messages; on failure one line on stderr, exit 1
+# (refusing a cluster it did not create: that line and the ways out, exit 1).
 # Local default mode needs root (apt-get, pg_ctlcluster, peer auth as postgres).
 
 set -euo pipefail
