@@ -19,6 +19,7 @@ answer that is not JSON, or one whose `items` do not match the documents sent.
 
 from __future__ import annotations
 
+import hashlib
 import queue
 import threading
 import time
@@ -35,19 +36,36 @@ from .progress import Progress
 from .retry import RetryPolicy, block_message, is_transient
 
 Row = tuple[int, bytes]  # (listing id, document as UTF-8 JSON text, never decoded)
+# Every document is stored with the md5 of the exact bytes PostgreSQL sent, as its first
+# field (keyword, doc values, not indexed): `validate` compares it with md5(document::text).
+HASH_FIELD = "document_md5"
+HASH_KEY = HASH_FIELD.encode()
 REJECTION_SAMPLE = 20
 # Stop early when this many documents were rejected: the mapping or the data is wrong,
 # and loading the rest would only take time.
 MAX_REJECTIONS = 1000
 # Keep the response small: only what we need to find failed items.
 FILTER_PATH = "took,errors,items.*._id,items.*.status,items.*.error.type,items.*.error.reason"
+# (with `require_alias`, bulk requests go to the index's load alias: see opensearch.load_alias)
 NDJSON = {"content-type": "application/x-ndjson"}
 STOP_GRACE = 2.0  # seconds a stopped load waits for requests in flight
 
 
+def with_hash(doc: bytes) -> bytes:
+    """The document with `"document_md5":"<md5 of doc>"` as its first field; the rest byte for byte."""
+    digest = hashlib.md5(doc).hexdigest().encode()
+    body = doc.lstrip()
+    if not body.startswith(b"{"):
+        return doc  # not an object: OpenSearch rejects it, and the rejection is reported
+    rest = body[1:].lstrip()
+    if rest.startswith(b"}"):
+        return b'{"%b":"%b"}' % (HASH_KEY, digest)
+    return b'{"%b":"%b",%b' % (HASH_KEY, digest, rest)
+
+
 def ndjson(rows: list[Row]) -> bytes:
-    """The _bulk body for rows: an action line with _id, then the document bytes as they are."""
-    return b"".join([b'{"index":{"_id":"%d"}}\n%b\n' % (listing_id, doc) for listing_id, doc in rows])
+    """The _bulk body for rows: an action line with _id, then the document bytes (plus its hash)."""
+    return b"".join([b'{"index":{"_id":"%d"}}\n%b\n' % (listing_id, with_hash(doc)) for listing_id, doc in rows])
 
 
 def batched(chunks: Iterable[list[Row]], max_docs: int, max_bytes: int) -> Iterator[list[Row]]:
@@ -103,10 +121,12 @@ class BulkLoader:
         backoff_base: float = 0.5,
         backoff_max: float = 30.0,
         wait_for_active_shards: str | None = None,
+        write_alias: str | None = None,
     ) -> None:
         self.client = client
         self.settings = settings
         self.index = index
+        self.write_alias = write_alias
         self.senders = senders
         self.max_retries = max_retries
         self.progress = progress
@@ -125,9 +145,11 @@ class BulkLoader:
         params = {"filter_path": FILTER_PATH}
         if self.wait_for_active_shards:
             params["wait_for_active_shards"] = self.wait_for_active_shards
+        if self.write_alias:
+            params["require_alias"] = "true"
         return self.client.transport.perform_request(
             "POST",
-            f"/{self.index}/_bulk",
+            f"/{self.write_alias or self.index}/_bulk",
             params=params,
             body=body,
             headers=NDJSON,
@@ -200,6 +222,8 @@ class BulkLoader:
                 blocked = block_message(self.index, str(error.get("type", "")), str(error.get("reason", "")))
                 if blocked:
                     raise OpenSearchError(f"could not bulk-index: {blocked}", status)
+                if error.get("type") == "index_not_found_exception":
+                    raise OpenSearchError(f"index {self.index} was deleted while loading it (by another run?)", 404)
                 if _retryable(status):
                     retry.append(row)
                 else:

@@ -29,7 +29,7 @@ from .config import Config
 from .errors import DataError, IndexerError, OpenSearchError
 from .lock import LockStore, alias_lock, this_host
 from .lock import unlock as remove_lock
-from .opensearch import IndexInfo, Indices, make_client
+from .opensearch import IndexInfo, Indices, load_alias, make_client
 from .progress import Progress
 from .retry import RetryPolicy
 from .source import Snapshot
@@ -89,7 +89,7 @@ def _check_replace_index(indices: Indices, config: Config) -> None:
         )
 
 
-def _replicas(indices: Indices, config: Config, err: TextIO) -> int:
+def _replicas(indices: Indices, config: Config) -> tuple[int, str]:
     """--replicas, or 1 on a cluster with more than one data node, else 0; checked against the nodes."""
     nodes = indices.data_nodes()
     replicas = config.replicas if config.replicas is not None else (1 if nodes > 1 else 0)
@@ -98,9 +98,8 @@ def _replicas(indices: Indices, config: Config, err: TextIO) -> int:
             f"--replicas {replicas} needs at least {replicas + 1} data nodes, and the cluster has {nodes}; "
             f"a replica is never allocated on its primary's node (use --replicas {max(nodes - 1, 0)})"
         )
-    how = "--replicas" if config.replicas is not None else "default for"
-    print(f"reindex: {replicas} replica(s) ({how} {nodes} data node(s))", file=err, flush=True)
-    return replicas
+    how = "--replicas" if config.replicas is not None else "default"
+    return replicas, f"{replicas} replica(s): {how}, {nodes} data node(s)"
 
 
 def _shrink_guard(indices: Indices, config: Config, listings: int, holders: list[str]) -> None:
@@ -145,7 +144,7 @@ def reindex(config: Config, out: TextIO | None = None, err: TextIO | None = None
 
 def _reindex_locked(config: Config, client: OpenSearch, indices: Indices, lock, out: TextIO, err: TextIO) -> None:
     started = time.monotonic()
-    replicas = _replicas(indices, config, err)
+    replicas, replica_note = _replicas(indices, config)
     with Snapshot(config.pg, config.schema) as snapshot:
         snapshot.check_view()
         counts = snapshot.counts()
@@ -166,7 +165,11 @@ def _reindex_locked(config: Config, client: OpenSearch, indices: Indices, lock, 
             source=f"{config.pg.describe()} schema {config.schema}",
             replicas=replicas,
         )
-        print(f"reindex: {counts.listings:,} listings -> {name} ({shards} shard(s))", file=err, flush=True)
+        print(
+            f"reindex: {counts.listings:,} listings -> {name} ({shards} shard(s), {replica_note})",
+            file=err,
+            flush=True,
+        )
         loader: BulkLoader | None = None
         try:
             progress = Progress(counts.listings, stream=err, enabled=config.progress)
@@ -178,6 +181,7 @@ def _reindex_locked(config: Config, client: OpenSearch, indices: Indices, lock, 
                 config.max_retries,
                 progress,
                 wait_for_active_shards=config.wait_for_active_shards,
+                write_alias=load_alias(name),
             )
             lock.on_lost(loader.abort)
             rows = snapshot.documents(fetch_rows=min(config.batch_docs, 5000))
@@ -189,7 +193,9 @@ def _reindex_locked(config: Config, client: OpenSearch, indices: Indices, lock, 
                 print("\n".join(_rejection_lines(result)), file=out)
                 raise DataError(f"{result.rejected:,} documents rejected by OpenSearch (ids above); alias not moved")
             _ensure_replicas(indices, name, replicas, config.replica_timeout)
-            report = validate(client, config.opensearch, name, snapshot, config.sample, config.seed, counts)
+            report = validate(
+                client, config.opensearch, name, snapshot, config.sample, config.seed, counts, indices.policy
+            )
             print("\n".join(report.lines()), file=out)
             if not report.ok:
                 raise DataError(f"validation of the new index {name} failed (see above); alias not moved")
@@ -242,7 +248,9 @@ def validate_command(config: Config, index: str | None = None, out: TextIO | Non
     if index is None and not indices.alias_holders():
         raise OpenSearchError(f"alias {config.alias} does not exist; run `reindex` first")
     with Snapshot(config.pg, config.schema) as snapshot:
-        report = validate(client, config.opensearch, target, snapshot, config.sample, config.seed)
+        report = validate(
+            client, config.opensearch, target, snapshot, config.sample, config.seed, policy=indices.policy
+        )
     print("\n".join(report.lines()), file=out)
     if not report.ok:
         failed = sum(1 for passed, _ in report.checks if not passed)

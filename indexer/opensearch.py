@@ -48,6 +48,13 @@ LOAD_SETTINGS = {"refresh_interval": "-1", "number_of_replicas": 0}
 ZONED_DATE_FORMAT = "strict_date_time||strict_date_time_no_millis"
 
 
+def load_alias(index: str) -> str:
+    """The private alias the bulk loader writes through, with `require_alias`: once the index is
+    deleted (a failed or interrupted run), a late bulk request fails instead of auto-creating
+    an index with that name and a dynamic mapping."""
+    return f"{index}.loading"
+
+
 def load_mapping() -> dict[str, Any]:
     """The explicit index mapping (`mapping.json` next to this module)."""
     return json.loads(resources.files(__package__).joinpath("mapping.json").read_text("utf-8"))
@@ -269,7 +276,11 @@ class Indices:
         """
         mapping = load_mapping()
         mapping["_meta"] = self._meta("loading", **meta)
-        body = {"settings": {"index": {"number_of_shards": shards, **LOAD_SETTINGS}}, "mappings": mapping}
+        body = {
+            "settings": {"index": {"number_of_shards": shards, **LOAD_SETTINGS}},
+            "mappings": mapping,
+            "aliases": {load_alias(name): {}},
+        }
         attempt = 0
         while True:
             try:
@@ -294,7 +305,14 @@ class Indices:
                 attempt += 1
 
     def finish_load(self, name: str, replicas: int, refresh_interval: str = "1s") -> None:
-        """Back to search settings (refresh interval, replicas), then refresh so counts are exact."""
+        """Back to search settings (refresh interval, replicas), then refresh so counts are exact.
+
+        The load alias goes first: a bulk request still travelling after this finds nothing to write to."""
+        self._call(
+            f"remove the load alias of {name}",
+            lambda: self.client.indices.delete_alias(index=name, name=load_alias(name), ignore=[404]),
+            index=name,
+        )
         self._call(
             f"restore the settings of {name}",
             lambda: self.client.indices.put_settings(

@@ -53,6 +53,10 @@ class Snapshot:
 
     def __enter__(self) -> Snapshot:
         conn = self.pg.connect(autocommit=False, application_name="listings-indexer")
+        # Documents go to OpenSearch as the bytes PostgreSQL sends: they must be UTF-8,
+        # whatever PGCLIENTENCODING or the role's default says.
+        conn.execute("set client_encoding to 'UTF8'")
+        conn.commit()
         conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
         conn.read_only = True
         self._conn = conn
@@ -136,6 +140,21 @@ class Snapshot:
             cur.execute(query)
             while rows := cur.fetchmany(fetch_rows):
                 yield rows
+
+    def document_hashes(self, fetch_rows: int = 10000) -> Iterator[tuple[int, str]]:
+        """(id, md5 of the document's UTF-8 text) for every document, ascending by id.
+
+        The same bytes the bulk loader hashes (document::text in UTF-8), hashed on the
+        server: only ids and hashes cross the wire. Sorting (id, hash) pairs is cheap."""
+        query = sql.SQL("select id, md5(convert_to(document::text, 'UTF8')) from {} order by id").format(self._view())
+        with (
+            self._errors(f"{self.search_schema}.{VIEW}"),
+            self.conn.cursor(name="indexer_hashes") as cur,
+        ):
+            cur.itersize = fetch_rows
+            cur.execute(query)
+            while rows := cur.fetchmany(fetch_rows):
+                yield from rows
 
     def documents_by_id(self, ids: list[int]) -> dict[int, str]:
         """The documents (as text) of the given listing ids; absent ids are left out."""

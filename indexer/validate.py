@@ -1,29 +1,40 @@
 """Checks that an index (or the alias) holds exactly what the database says.
 
-1. documents: `_count` equals the rows of `listings`; on a mismatch the missing and
-   surplus ids are found by merging both id streams in order (flat memory).
+1. every document: the ids and content hashes of both sides are merged as two id-ordered
+   streams: PostgreSQL's `(id, md5 of the document's UTF-8 text)` from the documents view,
+   ordered by id, and OpenSearch's `(id, document_md5)` read with search_after sorted by
+   `id`, doc values only (no _source). Every id must be on both sides with equal hashes:
+   missing, surplus and differing documents are counted, and only the first MAX_PROBLEMS
+   are kept (memory stays flat however many differ). `document_md5` is what the bulk
+   loader stored with each document: the md5 of the exact bytes PostgreSQL sent.
 2. images: the nested documents under `images` (a nested aggregation) equal the rows
-   of `listing_images`.
+   of `listing_images`; `listings` has as many rows as the view.
 3. required fields: no document lacks any of REQUIRED_FIELDS (one `filters` aggregation).
 4. timestamps: the mapping only accepts ISO 8601 with a zone (so every indexed document
    has one), and the sampled documents' values are checked too.
-5. sample: N listing ids chosen from a seed; each document in the index is compared,
-   field by field, with the database's document.
+5. sample: N listing ids (at most MAX_SAMPLE) chosen from a seed; each stored _source is
+   compared, field by field, with the database's document, and its document_md5 with the
+   md5 of the database's text: this ties the hashes compared in 1 to the stored content.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import queue
 import random
 import re
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from opensearchpy import OpenSearch
 
+from .bulk import HASH_FIELD
 from .config import OpenSearchSettings
-from .opensearch import ZONED_DATE_FORMAT, date_formats, translate_errors
+from .opensearch import ZONED_DATE_FORMAT, date_formats
+from .retry import RetryPolicy, call
 from .source import Counts, Snapshot
 
 REQUIRED_FIELDS = (
@@ -33,6 +44,9 @@ REQUIRED_FIELDS = (
 TIMESTAMP_FIELDS = ("created_at", "updated_at")
 ISO_ZONED = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$")
 MAX_PROBLEMS = 25
+MAX_SAMPLE = 10_000  # --sample is capped here: it is fetched in MGET_CHUNK-id requests
+MGET_CHUNK = 500
+ID_PAGE = 10_000  # ids and hashes per search_after page
 MAX_VALUE = 80
 _MISSING = object()
 
@@ -78,12 +92,13 @@ class Report:
         self.checks.append((passed, text))
 
     def problem(self, problem: Problem) -> None:
+        """Count a difference; only the first MAX_PROBLEMS are kept (and deduplicated)."""
         key = (problem.listing_id, problem.field)
-        if key in self._seen:  # e.g. a missing document found by both the id merge and the sample
+        if key in self._seen:
             return
-        self._seen.add(key)
         self.problem_total += 1
         if len(self.problems) < MAX_PROBLEMS:
+            self._seen.add(key)
             self.problems.append(problem)
 
     def lines(self) -> list[str]:
@@ -109,54 +124,133 @@ def diff_documents(db: Any, index: Any, path: str = "") -> Iterator[tuple[str, A
         yield path or "(document)", db, index
 
 
-def index_counts(client: OpenSearch, settings: OpenSearchSettings, target: str) -> Counts:
+def index_counts(client: OpenSearch, settings: OpenSearchSettings, target: str, policy: RetryPolicy) -> Counts:
     body = {"size": 0, "track_total_hits": True, "aggs": {"images": {"nested": {"path": "images"}}}}
-    with translate_errors(settings, f"count documents and images in {target}"):
-        response = client.search(index=target, body=body)
+    response = call(
+        policy,
+        settings,
+        f"count documents and images in {target}",
+        lambda: client.search(index=target, body=body),
+        index=target,
+    )
     docs = response["hits"]["total"]["value"]
     return Counts(listings=int(docs), images=int(response["aggregations"]["images"]["doc_count"]))
 
 
-def index_ids(client: OpenSearch, settings: OpenSearchSettings, target: str, page: int = 10000) -> Iterator[int]:
-    """Every document's listing id, ascending (search_after on the `id` field)."""
-    body: dict[str, Any] = {"size": page, "_source": False, "sort": [{"id": "asc"}], "track_total_hits": False}
+def index_hashes(
+    client: OpenSearch, settings: OpenSearchSettings, target: str, policy: RetryPolicy, page: int = ID_PAGE
+) -> Iterator[list[tuple[int, str | None]]]:
+    """Pages of (listing id, stored document_md5 or None), ascending by id: doc values only, no _source."""
+    body: dict[str, Any] = {
+        "size": page,
+        "_source": False,
+        "stored_fields": "_none_",
+        "docvalue_fields": [HASH_FIELD],
+        "sort": [{"id": "asc"}],
+        "track_total_hits": False,
+    }
     while True:
-        with translate_errors(settings, f"list the ids in {target}"):
-            hits = client.search(index=target, body=body)["hits"]["hits"]
+        found = call(
+            policy, settings, f"list the ids and hashes in {target}", lambda: client.search(index=target, body=body)
+        )
+        hits = found["hits"]["hits"]
+        rows = []
         for hit in hits:
-            yield int(hit["_id"])
+            values = hit.get("fields", {}).get(HASH_FIELD)
+            rows.append((int(hit["sort"][0]), values[0] if values else None))
+        yield rows
         if len(hits) < page:
             return
         body["search_after"] = hits[-1]["sort"]
 
 
-def _merge_ids(report: Report, db_ids: Iterator[int], idx_ids: Iterator[int]) -> tuple[int, int]:
-    missing = surplus = 0
-    db_next, idx_next = next(db_ids, None), next(idx_ids, None)
+def _prefetched(pages: Iterator[list[tuple[int, str | None]]], depth: int = 2) -> Iterator[tuple[int, str | None]]:
+    """Read `pages` in a thread, `depth` pages ahead, so both sides of the merge work at once."""
+    box: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def produce() -> None:
+        try:
+            for rows in pages:
+                while not stop.is_set():
+                    try:
+                        box.put(rows, timeout=0.2)
+                        break
+                    except queue.Full:
+                        pass
+                if stop.is_set():
+                    return
+            box.put(done)
+        except BaseException as exc:  # handed to the consumer
+            box.put(exc)
+
+    thread = threading.Thread(target=produce, name="validate-ids", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = box.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield from item
+    finally:
+        stop.set()
+
+
+@dataclass
+class MergeResult:
+    db_rows: int = 0
+    index_rows: int = 0
+    missing: int = 0
+    surplus: int = 0
+    differing: int = 0
+    unhashed: int = 0
+
+
+def merge_hashes(report: Report, db: Iterator[tuple[int, str]], idx: Iterator[tuple[int, str | None]]) -> MergeResult:
+    """Walk both id-ordered streams once; count (and keep the first few of) every difference."""
+    result = MergeResult()
+    db_next, idx_next = next(db, None), next(idx, None)
     while db_next is not None or idx_next is not None:
-        if idx_next is None or (db_next is not None and db_next < idx_next):
-            missing += 1
-            report.problem(Problem(str(db_next), "(document)", note="missing from the index"))
-            db_next = next(db_ids, None)
-        elif db_next is None or idx_next < db_next:
-            surplus += 1
-            report.problem(Problem(str(idx_next), "(document)", note="in the index but not in listings"))
-            idx_next = next(idx_ids, None)
+        if idx_next is None or (db_next is not None and db_next[0] < idx_next[0]):
+            result.missing += 1
+            result.db_rows += 1
+            report.problem(Problem(str(db_next[0]), "(document)", note="missing from the index"))
+            db_next = next(db, None)
+        elif db_next is None or idx_next[0] < db_next[0]:
+            result.surplus += 1
+            result.index_rows += 1
+            report.problem(Problem(str(idx_next[0]), "(document)", note="in the index but not in the database"))
+            idx_next = next(idx, None)
         else:
-            db_next, idx_next = next(db_ids, None), next(idx_ids, None)
-    return missing, surplus
+            result.db_rows += 1
+            result.index_rows += 1
+            if idx_next[1] is None:
+                result.unhashed += 1
+                report.problem(Problem(str(db_next[0]), HASH_FIELD, note="no content hash stored (old indexer?)"))
+            elif idx_next[1] != db_next[1]:
+                result.differing += 1
+                report.problem(Problem(str(db_next[0]), "(document)", note="content differs (hash)"))
+            db_next, idx_next = next(db, None), next(idx, None)
+    return result
 
 
-def _check_required(report: Report, client: OpenSearch, settings: OpenSearchSettings, target: str) -> None:
+def _check_required(
+    report: Report, client: OpenSearch, settings: OpenSearchSettings, target: str, policy: RetryPolicy
+) -> None:
     filters = {name: {"bool": {"must_not": {"exists": {"field": name}}}} for name in REQUIRED_FIELDS}
     body = {"size": 0, "aggs": {"missing": {"filters": {"filters": filters}}}}
-    with translate_errors(settings, f"check required fields in {target}"):
-        buckets = client.search(index=target, body=body)["aggregations"]["missing"]["buckets"]
+    found = call(policy, settings, f"check required fields in {target}", lambda: client.search(index=target, body=body))
+    buckets = found["aggregations"]["missing"]["buckets"]
     lacking = {name: b["doc_count"] for name, b in buckets.items() if b["doc_count"]}
     for name in lacking:
         query = {"size": 5, "_source": False, "query": filters[name], "sort": [{"_doc": "asc"}]}
-        with translate_errors(settings, f"find documents without {name}"):
-            hits = client.search(index=target, body=query)["hits"]["hits"]
+        found = call(
+            policy, settings, f"find documents without {name}", lambda q=query: client.search(index=target, body=q)
+        )
+        hits = found["hits"]["hits"]
         for hit in hits:
             report.problem(Problem(hit["_id"], name, note="required field is null or absent"))
     detail = ", ".join(f"{name}: {count} docs" for name, count in lacking.items())
@@ -171,37 +265,48 @@ def _check_sample(
     snapshot: Snapshot,
     size: int,
     seed: int,
+    policy: RetryPolicy,
 ) -> None:
-    ids = snapshot.sample_ids(size, seed)
+    capped = f", capped at {MAX_SAMPLE:,}" if size > MAX_SAMPLE else ""
+    ids = snapshot.sample_ids(min(size, MAX_SAMPLE), seed)
     if not ids:
         report.check(True, f"sample: no listings to compare (seed {seed})")
         return
-    db_docs = snapshot.documents_by_id(ids)
-    with translate_errors(settings, f"fetch sampled documents from {target}"):
-        found = client.mget(index=target, body={"ids": [str(i) for i in ids]})["docs"]
-    index_docs = {int(d["_id"]): d["_source"] for d in found if d.get("found")}
-    differing = 0
-    bad_stamps = 0
-    for listing_id in ids:
-        db_text, indexed = db_docs.get(listing_id), index_docs.get(listing_id, _MISSING)
-        db_doc = json.loads(db_text) if db_text is not None else _MISSING
-        if indexed is _MISSING or db_doc is _MISSING:
-            differing += 1
-            note = "missing from the index" if indexed is _MISSING else "no document in the view"
-            report.problem(Problem(str(listing_id), "(document)", note=note))
-            continue
-        diffs = list(diff_documents(db_doc, indexed))
-        differing += bool(diffs)
-        for path, a, b in diffs:
-            report.problem(Problem(str(listing_id), path, a, b))
-        if isinstance(indexed, dict):
-            for name in TIMESTAMP_FIELDS:
-                value = indexed.get(name)
-                if not (isinstance(value, str) and ISO_ZONED.match(value)):
-                    bad_stamps += 1
-                    report.problem(Problem(str(listing_id), name, index=value, note="not ISO 8601 with a zone"))
+    differing = bad_stamps = absent = 0
+    for start in range(0, len(ids), MGET_CHUNK):
+        chunk = ids[start : start + MGET_CHUNK]
+        db_docs = snapshot.documents_by_id(chunk)
+        found = call(
+            policy,
+            settings,
+            f"fetch sampled documents from {target}",
+            lambda chunk=chunk: client.mget(index=target, body={"ids": [str(i) for i in chunk]}),
+        )["docs"]
+        index_docs = {int(d["_id"]): d["_source"] for d in found if d.get("found")}
+        for listing_id in chunk:
+            db_text, indexed = db_docs.get(listing_id), index_docs.get(listing_id, _MISSING)
+            if indexed is _MISSING or db_text is None:
+                absent += 1  # counted by the full comparison already
+                continue
+            db_doc = json.loads(db_text)
+            stored_hash = indexed.pop(HASH_FIELD, None) if isinstance(indexed, dict) else None
+            diffs = list(diff_documents(db_doc, indexed))
+            if stored_hash != hashlib.md5(db_text.encode("utf-8")).hexdigest():
+                diffs.append((HASH_FIELD, _MISSING, stored_hash))
+            differing += bool(diffs)
+            for path, a, b in diffs:
+                report.problem(Problem(str(listing_id), path, a, b))
+            if isinstance(indexed, dict):
+                for name in TIMESTAMP_FIELDS:
+                    value = indexed.get(name)
+                    if not (isinstance(value, str) and ISO_ZONED.match(value)):
+                        bad_stamps += 1
+                        report.problem(Problem(str(listing_id), name, index=value, note="not ISO 8601 with a zone"))
+    compared = len(ids) - absent
     report.check(
-        not differing, f"sample: {len(ids) - differing:,} of {len(ids):,} documents equal the database's (seed {seed})"
+        not differing,
+        f"sample: {compared - differing:,} of {compared:,} documents equal the database's field by field, "
+        f"with their stored hash (seed {seed}{capped})",
     )
     report.check(not bad_stamps, f"sampled timestamps ISO 8601 with a zone ({bad_stamps} bad)")
 
@@ -214,26 +319,39 @@ def validate(
     sample: int = 200,
     seed: int | None = None,
     db_counts: Counts | None = None,
+    policy: RetryPolicy | None = None,
 ) -> Report:
     """Run every check of `target` (an index or the alias) against the snapshot."""
+    policy = policy or RetryPolicy()
     seed = random.SystemRandom().randrange(1_000_000) if seed is None else seed
     report = Report(target)
     expected = db_counts or snapshot.counts()
-    actual = report.index_counts = index_counts(client, settings, target)
+    actual = report.index_counts = index_counts(client, settings, target, policy)
 
-    text = f"documents: {actual.listings:,} in the index, {expected.listings:,} listings rows"
-    if actual.listings == expected.listings:
-        report.check(True, text)
-    else:
-        missing, surplus = _merge_ids(report, snapshot.listing_ids(), index_ids(client, settings, target))
-        report.check(False, f"{text} ({missing:,} missing, {surplus:,} not in listings)")
+    merged = merge_hashes(
+        report, snapshot.document_hashes(), _prefetched(index_hashes(client, settings, target, policy))
+    )
+    wrong = merged.missing + merged.surplus + merged.differing + merged.unhashed
+    detail = (
+        f" ({merged.missing:,} missing, {merged.surplus:,} not in the database, {merged.differing:,} with "
+        f"different content, {merged.unhashed:,} without a stored hash)"
+        if wrong
+        else ""
+    )
+    report.check(
+        not wrong,
+        f"documents: {merged.index_rows:,} in the index, {merged.db_rows:,} in the database; "
+        f"{merged.index_rows - merged.surplus - merged.differing - merged.unhashed:,} equal by content hash{detail}",
+    )
+    if merged.db_rows != expected.listings:
+        report.check(False, f"the documents view has {merged.db_rows:,} rows but listings has {expected.listings:,}")
     report.check(
         actual.images == expected.images,
         f"images: {actual.images:,} nested in the index, {expected.images:,} listing_images rows",
     )
-    _check_required(report, client, settings, target)
+    _check_required(report, client, settings, target, policy)
 
-    formats = date_formats(client, settings, target)
+    formats = date_formats(client, settings, target, policy)
     loose = sorted(name for name, fmt in formats.items() if fmt != ZONED_DATE_FORMAT)
     report.check(
         not loose,
@@ -241,5 +359,5 @@ def validate(
         + (f" (not so for {', '.join(loose)})" if loose else ""),
     )
     if sample:
-        _check_sample(report, client, settings, target, snapshot, sample, seed)
+        _check_sample(report, client, settings, target, snapshot, sample, seed, policy)
     return report

@@ -8,6 +8,7 @@ the point is what a user sees: exactly one line on stderr, no traceback, the exi
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -31,7 +32,7 @@ import pytest
 from conftest import pg_env
 from opensearchpy import OpenSearch
 
-from indexer.bulk import batched, ndjson
+from indexer.bulk import batched, ndjson, with_hash
 from indexer.cli import main
 from indexer.config import load_config
 from indexer.opensearch import Indices, make_client
@@ -131,7 +132,8 @@ def db_document_text(db: psycopg.Connection, listing_id: int) -> str:
 def listing_id_of(db: psycopg.Connection, case: str) -> int:
     side, source_id = DIRTY_CASE_IDS[case]
     row = db.execute(
-        "select listing_id from public.listing_id_map where source_type = %s and source_id = %s", (side, source_id)
+        "select listing_id from public_staged.listing_id_map where source_type = %s and source_id = %s",
+        (side, source_id),
     ).fetchone()
     assert row, f"dirty case {case} is not among the migrated listings (fixtures loaded without --dirty?)"
     return row[0]
@@ -189,7 +191,9 @@ def test_reindex_loads_every_listing_validates_and_moves_the_alias(cli, client, 
     # A document with images equals the database's, field by field.
     listing_id = db.execute("select listing_id from public.listing_images order by listing_id limit 1").fetchone()[0]
     source = client.get(index=opensearch_alias, id=listing_id)["_source"]
-    assert source == json.loads(db_document_text(db, listing_id))
+    text = db_document_text(db, listing_id)
+    assert source.pop("document_md5") == hashlib.md5(text.encode()).hexdigest()  # the stored content hash
+    assert source == json.loads(text)
     assert source["images"]
     # Loaded with the strict mapping, search settings restored.
     mapping = client.indices.get_mapping(index=index)[index]["mappings"]
@@ -317,7 +321,7 @@ def test_rollback_moves_the_alias_back_to_the_previous_index(cli, client, opense
     assert re.search(rf"{first}\s+complete\s+[\d,]+\s+\S+ \S+\s+\*", status.out)
 
     again = cli("rollback")  # nothing older is left
-    assert again.code == 1 and "no previous complete index" in again.err
+    assert again.code == 1 and "no previous complete, validated index" in again.err
     assert alias_targets(client, opensearch_alias) == [first]
 
     # The next reindex never keeps the rolled-back index as the rollback target.
@@ -363,27 +367,28 @@ def test_an_empty_listings_table_does_not_replace_a_full_index_unless_allowed(cl
 def test_rejected_documents_fail_the_run_report_ids_and_leave_the_alias(cli, client, db, opensearch_alias):
     assert cli("reindex").code == 0
     [before] = alias_targets(client, opensearch_alias)
-    bad_date, bad_point = (r[0] for r in db.execute(
-        "select l.id from public.listings l join public.listing_locations c on c.listing_id = l.id "
-        "where c.latitude is not null order by l.id limit 2"
+    bad_date, bad_update = (r[0] for r in db.execute(
+        "select id from public.listings order by id limit 2"
     ).fetchall())  # fmt: skip
-    created_at = db.execute("select created_at from public.listings where id = %s", (bad_date,)).fetchone()[0]
-    latitude = db.execute("select latitude from public.listing_locations where listing_id = %s", (bad_point,))
-    latitude = latitude.fetchone()[0]
-    # A five-digit year (not a strict ISO date) and a latitude outside [-90, 90] (not a geo_point).
-    db.execute("update public.listings set created_at = '12345-01-01' where id = %s", (bad_date,))
-    db.execute("update public.listing_locations set latitude = 95 where listing_id = %s", (bad_point,))
+    times = db.execute(
+        "select id, created_at, updated_at from public.listings where id in (%s, %s)", (bad_date, bad_update)
+    ).fetchall()
+    # Five-digit years: not strict ISO dates, so the mapping rejects both documents.
     try:
+        db.execute("update public.listings set created_at = '12345-01-01' where id in (%s, %s)", (bad_date, bad_update))
         run = cli("reindex")
         kept = cli("reindex", "--keep-failed")
     finally:
-        db.execute("update public.listings set created_at = %s where id = %s", (created_at, bad_date))
-        db.execute("update public.listing_locations set latitude = %s where listing_id = %s", (latitude, bad_point))
+        for listing_id, created_at, updated_at in times:
+            db.execute(
+                "update public.listings set created_at = %s, updated_at = %s where id = %s",
+                (created_at, updated_at, listing_id),
+            )
 
     assert run.code == 1
     assert "rejected documents: 2" in run.out
     assert re.search(rf"id={bad_date}  HTTP 400  mapper_parsing_exception: .*created_at", run.out)
-    assert re.search(rf"id={bad_point}  HTTP 400  mapper_parsing_exception: .*location", run.out)
+    assert re.search(rf"id={bad_update}  HTTP 400  mapper_parsing_exception: .*created_at", run.out)
     assert run.err.strip().endswith("alias not moved")
     assert "Traceback" not in run.err
     # --keep-failed leaves the new index for inspection, marked failed and write-blocked.
@@ -406,7 +411,9 @@ def test_text_survives_byte_for_byte(cli, client, db, opensearch_url, opensearch
         listing_id = listing_id_of(db, case)
         document = db_document_text(db, listing_id)
         # The index returns exactly the bytes PostgreSQL rendered: no re-serialisation anywhere.
-        assert raw_source(opensearch_url, opensearch_alias, listing_id) == document.encode("utf-8")
+        # (with the content hash put first: `"document_md5":"...",` and then the rest unchanged)
+        assert raw_source(opensearch_url, opensearch_alias, listing_id) == with_hash(document.encode("utf-8"))
+        assert with_hash(document.encode()).endswith(document.encode()[1:])
         source = client.get(index=opensearch_alias, id=listing_id)["_source"]
         title, description = db.execute(
             "select title, description from public.listings where id = %s", (listing_id,)
@@ -644,7 +651,15 @@ def test_bulk_bodies_carry_the_document_text_unchanged():
     rows = [(1, b'{"title": "a\\"b"}'), (22, '{"title": "Ђ 😀"}'.encode())]
     body = ndjson(rows)
 
-    assert body == ('{"index":{"_id":"1"}}\n{"title": "a\\"b"}\n{"index":{"_id":"22"}}\n{"title": "Ђ 😀"}\n').encode()
+    md5 = [hashlib.md5(doc).hexdigest() for _, doc in rows]
+    assert (
+        body
+        == (
+            f'{{"index":{{"_id":"1"}}}}\n{{"document_md5":"{md5[0]}","title": "a\\"b"}}\n'
+            f'{{"index":{{"_id":"22"}}}}\n{{"document_md5":"{md5[1]}","title": "Ђ 😀"}}\n'
+        ).encode()
+    )
+    assert with_hash(b"{}") == b'{"document_md5":"%b"}' % hashlib.md5(b"{}").hexdigest().encode()
     assert [len(b) for b in batched([rows * 3, rows], max_docs=3, max_bytes=10**6)] == [3, 3, 2]
     assert [len(b) for b in batched([rows * 3], max_docs=100, max_bytes=60)] == [2, 2, 2]
 
