@@ -8,7 +8,11 @@
    `_bulk` bodies into a temp file, sent to another fresh index with the same batch size
    and concurrency: no PostgreSQL and no per-document Python work while timed.
 
+3. with --validate: `validate` of the index from 1 (every id and content hash merged with
+   PostgreSQL's, plus the sample), timed, with this process's peak RSS after it.
+
 Usage:  python scripts/bench_indexer.py [--docs N] [--batch-docs N] [--batch-mb MB] [--senders N]
+                                        [--validate] [--no-ceiling]
 Settings come from the same environment as the indexer (PG*, LISTINGS_SCHEMA,
 OPENSEARCH_URL, ...). The benchmark indices are deleted at the end unless --keep-indices.
 Generate data first, e.g. `python -m migration fixtures --c2c 700000 --b2c 300000 && dbt build`.
@@ -34,6 +38,7 @@ from indexer.errors import IndexerError
 from indexer.opensearch import Indices, make_client
 from indexer.progress import Progress
 from indexer.source import Snapshot
+from indexer.validate import validate
 from migration.pg import ConfigError
 
 
@@ -55,7 +60,7 @@ def rows_of(config: Config, snapshot: Snapshot, docs: int):
 
 def bench_indexer(config: Config, indices: Indices, docs: int) -> tuple[str, int, float, float]:
     name = indices.new_index_name()
-    indices.create(name, config.shards)
+    indices.create(name, config.shards or 1)
     progress = Progress(docs, label="indexer:", enabled=config.progress)
     loader = BulkLoader(indices.client, config.opensearch, name, config.senders, config.max_retries, progress)
     first_row: list[float] = []
@@ -69,11 +74,27 @@ def bench_indexer(config: Config, indices: Indices, docs: int) -> tuple[str, int
     started = time.monotonic()
     with Snapshot(config.pg, config.schema) as snapshot, progress.ticking():
         result = loader.load(timed(rows_of(config, snapshot, docs)))
-    indices.finish_load(name, config.replicas)
+    indices.finish_load(name, config.replicas or 0)
     seconds = time.monotonic() - started
     if result.rejected:
         raise IndexerError(f"{result.rejected} documents rejected, e.g. {result.rejections[:3]}")
     return name, result.indexed, seconds, first_row[0] if first_row else float("nan")
+
+
+def bench_validate(config: Config, indices: Indices, name: str, docs: int) -> None:
+    """Time `validate` of the loaded index (only valid when --docs is every document of the view)."""
+    started = time.monotonic()
+    with Snapshot(config.pg, config.schema) as snapshot:
+        report = validate(indices.client, config.opensearch, name, snapshot, sample=200, seed=1)
+    seconds = time.monotonic() - started
+    verdict = "ok" if report.ok else "FAILED (expected unless --docs covers the whole view)"
+    print(
+        f"validate {docs:>11,} docs  {seconds:7.2f} s  {docs / seconds:9,.0f} docs/s  "
+        f"peak RSS {peak_rss_mib():,.0f} MiB, {verdict}",
+        flush=True,
+    )
+    if not report.ok:
+        print("\n".join(report.lines()[:12]), flush=True)
 
 
 def dump_bodies(config: Config, docs: int, path: str) -> list[tuple[int, int]]:
@@ -91,7 +112,7 @@ def dump_bodies(config: Config, docs: int, path: str) -> list[tuple[int, int]]:
 
 def bench_ceiling(config: Config, indices: Indices, path: str, spans: list[tuple[int, int]]) -> tuple[str, float]:
     name = indices.new_index_name()
-    indices.create(name, config.shards)
+    indices.create(name, config.shards or 1)
     work: queue.Queue = queue.Queue()
     for span in spans:
         work.put(span)
@@ -117,7 +138,7 @@ def bench_ceiling(config: Config, indices: Indices, path: str, spans: list[tuple
         thread.start()
     for thread in threads:
         thread.join()
-    indices.finish_load(name, config.replicas)
+    indices.finish_load(name, config.replicas or 0)
     seconds = time.monotonic() - started
     os.close(fd)
     if errors:
@@ -134,6 +155,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--alias", default="bench_indexer", help="prefix of the benchmark indices")
     parser.add_argument("--keep-indices", action="store_true", help="do not delete the benchmark indices")
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
+    parser.add_argument("--validate", action="store_true", help="also time `validate` of the loaded index")
+    parser.add_argument("--no-ceiling", action="store_true", help="skip the NDJSON ceiling run")
     args = parser.parse_args(argv)
     try:
         config = load_config(
@@ -162,14 +185,18 @@ def main(argv: list[str] | None = None) -> int:
         try:
             name, indexed, seconds, first = bench_indexer(config, indices, args.docs)
             created.append(name)
-            if not args.keep_indices:  # no background merges of it while the ceiling runs
-                indices.delete([name])
             rss = peak_rss_mib()
             print(
                 f"indexer  {indexed:>11,} docs  {seconds:7.2f} s  {indexed / seconds:9,.0f} docs/s  "
                 f"peak RSS {rss:,.0f} MiB, first row after {first:.2f} s",
                 flush=True,
             )
+            if args.validate:
+                bench_validate(config, indices, name, args.docs)
+            if not args.keep_indices:  # no background merges of it while the ceiling runs
+                indices.delete([name])
+            if args.no_ceiling:
+                return 0
             with tempfile.TemporaryDirectory(prefix="bench_indexer_") as tmp:
                 path = os.path.join(tmp, "bulk.ndjson")
                 spans = dump_bodies(config, args.docs, path)
