@@ -41,7 +41,7 @@ from opensearchpy.exceptions import (
 
 from .config import OpenSearchSettings
 from .errors import OpenSearchError
-from .retry import RecordingConnection, RetryPolicy, call
+from .retry import RecordingConnection, RetryPolicy, call, complete
 
 STAMP_FORMAT = "%Y%m%dt%H%M%Sz"
 LOAD_SETTINGS = {"refresh_interval": "-1", "number_of_replicas": 0}
@@ -327,12 +327,16 @@ class Indices:
 
     def health(self, name: str, wait_for_green: float = 0) -> dict[str, Any]:
         """Cluster health of one index, waiting up to `wait_for_green` seconds for green."""
-        params: dict[str, Any] = {"level": "indices"}
+        kwargs: dict[str, Any] = {}
         if wait_for_green:
-            params.update(wait_for_status="green", timeout=f"{max(1, int(wait_for_green))}s")
+            kwargs.update(
+                wait_for_status="green",
+                timeout=f"{max(1, int(wait_for_green))}s",
+                request_timeout=wait_for_green + self.settings.timeout,
+            )
         health = self._call(
             f"check the health of {name}",
-            lambda: self.client.cluster.health(index=name, params=params, ignore=[408]),
+            lambda: self.client.cluster.health(index=name, ignore=[408], **kwargs),
             index=name,
         )
         return health
@@ -370,7 +374,9 @@ class Indices:
         )
 
     def count(self, index: str) -> int:
-        found = self._call(f"count the documents in {index}", lambda: self.client.count(index=index), index=index)
+        found = self._call(
+            f"count the documents in {index}", lambda: complete(self.client.count(index=index)), index=index
+        )
         return int(found["count"])
 
     def move_alias(self, to: str, replace_index: bool = False, expected: list[str] | None = None) -> list[str]:

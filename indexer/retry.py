@@ -99,6 +99,25 @@ class RetryPolicy:
         return not self.stop.wait(self.delay(attempt, retry_after))
 
 
+def complete(response: Any) -> Any:
+    """`response` if every shard answered; else a retryable error (a node may have just left).
+
+    A search or count that some shard copies failed still answers 200 with partial results:
+    taken as they are, they would count documents as missing."""
+    shards = response.get("_shards") if isinstance(response, dict) else None
+    if isinstance(shards, dict) and shards.get("failed"):
+        reason = f"{shards.get('failed')} of {shards.get('total')} shards failed to answer"
+        raise TransportError(503, "partial_results", {"error": {"type": "partial_results", "reason": reason}})
+    docs = response.get("docs") if isinstance(response, dict) else None
+    if isinstance(docs, list):
+        failed = [d for d in docs if isinstance(d, dict) and d.get("error")]
+        if failed:
+            error = failed[0]["error"]
+            reason = error.get("reason", "") if isinstance(error, dict) else str(error)
+            raise TransportError(503, "partial_results", {"error": {"type": "mget_failure", "reason": reason}})
+    return response
+
+
 def _error_reason(exc: TransportError) -> str:
     info = exc.info
     if isinstance(info, dict):

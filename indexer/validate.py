@@ -34,7 +34,7 @@ from opensearchpy import OpenSearch
 from .bulk import HASH_FIELD
 from .config import OpenSearchSettings
 from .opensearch import ZONED_DATE_FORMAT, date_formats
-from .retry import RetryPolicy, call
+from .retry import RetryPolicy, call, complete
 from .source import Counts, Snapshot
 
 REQUIRED_FIELDS = (
@@ -130,7 +130,7 @@ def index_counts(client: OpenSearch, settings: OpenSearchSettings, target: str, 
         policy,
         settings,
         f"count documents and images in {target}",
-        lambda: client.search(index=target, body=body),
+        lambda: complete(client.search(index=target, body=body)),
         index=target,
     )
     docs = response["hits"]["total"]["value"]
@@ -151,7 +151,10 @@ def index_hashes(
     }
     while True:
         found = call(
-            policy, settings, f"list the ids and hashes in {target}", lambda: client.search(index=target, body=body)
+            policy,
+            settings,
+            f"list the ids and hashes in {target}",
+            lambda: complete(client.search(index=target, body=body)),
         )
         hits = found["hits"]["hits"]
         rows = []
@@ -242,13 +245,18 @@ def _check_required(
 ) -> None:
     filters = {name: {"bool": {"must_not": {"exists": {"field": name}}}} for name in REQUIRED_FIELDS}
     body = {"size": 0, "aggs": {"missing": {"filters": {"filters": filters}}}}
-    found = call(policy, settings, f"check required fields in {target}", lambda: client.search(index=target, body=body))
+    found = call(
+        policy, settings, f"check required fields in {target}", lambda: complete(client.search(index=target, body=body))
+    )
     buckets = found["aggregations"]["missing"]["buckets"]
     lacking = {name: b["doc_count"] for name, b in buckets.items() if b["doc_count"]}
     for name in lacking:
         query = {"size": 5, "_source": False, "query": filters[name], "sort": [{"_doc": "asc"}]}
         found = call(
-            policy, settings, f"find documents without {name}", lambda q=query: client.search(index=target, body=q)
+            policy,
+            settings,
+            f"find documents without {name}",
+            lambda q=query: complete(client.search(index=target, body=q)),
         )
         hits = found["hits"]["hits"]
         for hit in hits:
@@ -280,7 +288,7 @@ def _check_sample(
             policy,
             settings,
             f"fetch sampled documents from {target}",
-            lambda chunk=chunk: client.mget(index=target, body={"ids": [str(i) for i in chunk]}),
+            lambda chunk=chunk: complete(client.mget(index=target, body={"ids": [str(i) for i in chunk]})),
         )["docs"]
         index_docs = {int(d["_id"]): d["_source"] for d in found if d.get("found")}
         for listing_id in chunk:

@@ -13,6 +13,7 @@ with an item missing, or a hook run before forwarding (e.g. to set an index bloc
 from __future__ import annotations
 
 import contextlib
+import http.client
 import json
 import os
 import re
@@ -262,6 +263,8 @@ class FaultProxy:
     upstream: str
     rules: list[Rule] = field(default_factory=list)
     log: list[tuple[str, str, float]] = field(default_factory=list)
+    fallbacks: list[str] = field(default_factory=list)
+    _current: int = 0
 
     def __post_init__(self) -> None:
         self.upstream = self.upstream.rstrip("/")
@@ -338,14 +341,24 @@ class FaultProxy:
         return None
 
     def _forward(self, method: str, path: str, body: bytes | None, headers) -> tuple[int, bytes, str]:
-        request = urllib.request.Request(self.upstream + path, data=body, method=method)
-        if headers.get("content-type"):
-            request.add_header("content-type", headers["content-type"])
-        try:
-            with urllib.request.urlopen(request, timeout=120) as response:
-                return response.status, response.read(), response.headers.get("content-type", "application/json")
-        except urllib.error.HTTPError as exc:
-            return exc.code, exc.read(), exc.headers.get("content-type", "application/json")
+        """To the upstream; with `fallbacks`, like a load balancer: the next node when one is down."""
+        upstreams = [self.upstream, *self.fallbacks]
+        failure = "no upstream"
+        for attempt in range(len(upstreams)):
+            upstream = upstreams[(self._current + attempt) % len(upstreams)]
+            request = urllib.request.Request(upstream + path, data=body, method=method)
+            if headers.get("content-type"):
+                request.add_header("content-type", headers["content-type"])
+            try:
+                with urllib.request.urlopen(request, timeout=120) as response:
+                    self._current = (self._current + attempt) % len(upstreams)
+                    return response.status, response.read(), response.headers.get("content-type", "application/json")
+            except urllib.error.HTTPError as exc:
+                return exc.code, exc.read(), exc.headers.get("content-type", "application/json")
+            except (urllib.error.URLError, ConnectionError, http.client.HTTPException, TimeoutError) as exc:
+                failure = f"{upstream}: {exc}"
+        error = {"error": {"type": "proxy_error", "reason": failure}, "status": 502}
+        return 502, json.dumps(error).encode(), "application/json"
 
     def requests(self, method: str, path: str) -> list[tuple[str, str, float]]:
         return [r for r in self.log if re.fullmatch(method, r[0]) and re.search(path, r[1])]
