@@ -220,6 +220,9 @@ class Lock:
 
     def __init__(self, store: LockStore, alias: str, command: str, lease: float, err: TextIO) -> None:
         self.store = store
+        # Renewals fail fast (and are tried again at the next beat) rather than block for minutes.
+        quick = RetryPolicy(max_retries=2, backoff_base=0.25, backoff_max=max(1.0, lease / 8))
+        self.beat_store = LockStore(store.client, store.settings, quick)
         self.alias = alias
         self.command = command
         self.lease = lease
@@ -305,10 +308,10 @@ class Lock:
             if self.lost or self.holder is None:
                 return
             try:
-                self.holder = self.store.write(self.alias, self._body(), cas=self.holder)
+                self.holder = self.beat_store.write(self.alias, self._body(), cas=self.holder)
             except OpenSearchError as exc:
                 if _status(exc) in (404, 409):
-                    current = self.store.read(self.alias)
+                    current = self.beat_store.read(self.alias)
                     if current is not None and current.token == self.token:
                         self.holder = current
                         return

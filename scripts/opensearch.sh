@@ -86,9 +86,27 @@ die() { echo "opensearch: ERROR: $*" >&2; exit 1; }
 
 user_configured() { [[ -n "${OPENSEARCH_URL:-}" ]]; }
 
-# The configured URL without a trailing slash, and a version safe to print.
+# The configured URL without a trailing slash (printed by `url` only: it is the
+# caller's own variable). Credentials written into it (scheme://user:pass@host) are
+# everything between "://" and the LAST "@" (a password may hold "@" or "/"); they
+# never reach curl's argv (visible in ps) or a message.
 remote_url() { echo "${OPENSEARCH_URL%/}"; }
-masked_url() { remote_url | sed -E 's#://[^/@]+@#://***@#'; }
+url_userinfo() {
+  local url; url="$(remote_url)"
+  [[ "$url" =~ ^[A-Za-z][A-Za-z0-9+.-]*://(.*)@[^@]*$ ]] && printf '%s' "${BASH_REMATCH[1]}"
+  return 0
+}
+bare_url() {
+  local url; url="$(remote_url)"
+  if [[ "$url" =~ ^([A-Za-z][A-Za-z0-9+.-]*://)(.*)@([^@]*)$ ]]; then
+    echo "${BASH_REMATCH[1]}${BASH_REMATCH[3]}"
+  else
+    echo "$url"
+  fi
+}
+masked_url() {
+  if [[ -n "$(url_userinfo)" ]]; then bare_url | sed -E 's#^([A-Za-z][A-Za-z0-9+.-]*://)#\1***@#'; else bare_url; fi
+}
 
 # Run a command, appending its output to $INSTALL_LOG; on failure die with $1.
 # fd 9 (the start lock) is closed for it, so a daemon it spawns cannot keep
@@ -115,9 +133,22 @@ need_cmd() {
   fi
 }
 
-# curl against the user's cluster: credentials go in a curl config on stdin.
+# curl against the user's cluster: credentials (OPENSEARCH_USER/OPENSEARCH_PASSWORD,
+# else the URL's, percent-decoded) go in a curl config on stdin, never in argv. A line
+# break in them would start a new curl config line: refused.
 remote_curl() {
-  local user="${OPENSEARCH_USER:-}" pw="${OPENSEARCH_PASSWORD:-}"
+  local user="${OPENSEARCH_USER:-}" pw="${OPENSEARCH_PASSWORD:-}" info
+  if [[ -z "$user" ]]; then
+    info="$(url_userinfo)"
+    if [[ -n "$info" ]]; then
+      user="${info%%:*}"
+      [[ "$info" == *:* ]] && pw="${info#*:}"
+      user="$(printf '%b' "${user//%/\\x}")"; pw="$(printf '%b' "${pw//%/\\x}")"
+    fi
+  fi
+  if [[ "$user$pw" == *$'\n'* || "$user$pw" == *$'\r'* ]]; then
+    die "OPENSEARCH_USER / OPENSEARCH_PASSWORD (or the URL's credentials) contain a line break; refusing"
+  fi
   if [[ -n "$user" ]]; then
     local cred="$user:$pw"
     cred="${cred//\\/\\\\}"; cred="${cred//\"/\\\"}"
@@ -517,7 +548,7 @@ cmd_cluster_pids() {
 cmd_start() {
   if user_configured; then
     local info
-    info="$(remote_curl "$(remote_url)/" 2>&1)" \
+    info="$(remote_curl "$(bare_url)/" 2>&1)" \
       || die "configured cluster $(masked_url) does not answer: ${info##*$'\n'}"
     say "using configured cluster $(masked_url) (OpenSearch $(version_of <<<"$info"))"
     return
@@ -584,7 +615,7 @@ cmd_stop() {
 cmd_status() {
   local info
   if user_configured; then
-    if info="$(remote_curl "$(remote_url)/" 2>/dev/null)"; then
+    if info="$(remote_curl "$(bare_url)/" 2>/dev/null)"; then
       say "up: configured cluster $(masked_url), OpenSearch $(version_of <<<"$info")"
     else
       say "down: configured cluster $(masked_url) does not answer"
@@ -612,6 +643,9 @@ cmd_url() {
 }
 
 main() {
+  if user_configured && [[ "${OPENSEARCH_USER:-}${OPENSEARCH_PASSWORD:-}" == *[$'\n\r']* ]]; then
+    die "OPENSEARCH_USER / OPENSEARCH_PASSWORD contain a line break; refusing"
+  fi
   case "${1:-}" in
     start)  cmd_start ;;
     stop)   cmd_stop ;;

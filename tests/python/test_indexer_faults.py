@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import subprocess
 import time
 from collections.abc import Iterator
 
@@ -230,3 +231,26 @@ def test_sigterm_exits_130_within_seconds_and_deletes_the_unfinished_index(
     assert "interrupted" in done.last_line and "Traceback" not in done.err
     assert re.search(rf"deleted the unfinished index {building}", done.err)
     assert_untouched(client, alias, served)
+
+
+def test_opensearch_sh_keeps_url_credentials_out_of_messages_and_argv(opensearch_url):
+    secret = "s3/cr@t"  # a '/' and an '@': the old mask showed part of such a password
+    url = opensearch_url.replace("://", f"://indexer:{secret}@")
+    env = {**os.environ, "OPENSEARCH_URL": url}
+    env.pop("OPENSEARCH_USER", None)
+    env.pop("OPENSEARCH_PASSWORD", None)
+    done = subprocess.run(
+        [str(helpers.ROOT / "scripts" / "opensearch.sh"), "status"], env=env, capture_output=True, text=True, timeout=60
+    )
+    broken = subprocess.run(
+        [str(helpers.ROOT / "scripts" / "opensearch.sh"), "status"],
+        env={**env, "OPENSEARCH_URL": opensearch_url, "OPENSEARCH_USER": "a\nuser = x"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert "up: configured cluster http://***@127.0.0.1" in done.stdout
+    assert "s3" not in done.stdout + done.stderr and "cr@t" not in done.stdout + done.stderr
+    assert broken.returncode == 1 and "line break" in broken.stderr
