@@ -186,7 +186,9 @@ class Indices:
 
     def check_server(self) -> str:
         """Fail with one line unless the URL answers like OpenSearch; returns its version."""
-        info = self._call("read the cluster info", self.client.info)
+        # The first contact fails fast: a refused connection here is most often a wrong URL.
+        first = RetryPolicy(min(2, self.policy.max_retries), self.policy.backoff_base, 2.0, self.policy.stop)
+        info = call(first, self.settings, "read the cluster info", self.client.info)
         version = info.get("version", {}) if isinstance(info, dict) else {}
         if not isinstance(version, dict) or not version.get("number"):
             raise OpenSearchError(f"{self.settings.describe()} does not look like OpenSearch")
