@@ -116,7 +116,7 @@ class BulkLoader:
         settings: OpenSearchSettings,
         index: str,
         senders: int = 2,
-        max_retries: int = 6,
+        max_retries: int = 10,
         progress: Progress | None = None,
         backoff_base: float = 0.5,
         backoff_max: float = 30.0,

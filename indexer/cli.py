@@ -53,8 +53,8 @@ def _common() -> argparse.ArgumentParser:
         "--max-retries",
         type=int,
         metavar="N",
-        help="retries of an OpenSearch call failing with 429/5xx, a timeout or a lost connection (default 8, "
-        "exponential backoff from 0.5 s to 30 s, longer if Retry-After says so)",
+        help="retries of an OpenSearch call failing with 429/5xx, a timeout or a lost connection (default 10: "
+        "about 2 minutes of exponential backoff from 0.5 s to 30 s, longer if Retry-After says so)",
     )
     group.add_argument(
         "--allow-insecure-auth",

@@ -64,7 +64,7 @@ class Config:
     batch_docs: int = 2000
     batch_bytes: int = 8 * 1024 * 1024
     senders: int = 2
-    max_retries: int = 8
+    max_retries: int = 10
     replace_index: bool = False
     keep_failed: bool = False
     allow_empty: bool = False

@@ -82,14 +82,14 @@ def _parse_retry_after(value: str | None) -> float | None:
 class RetryPolicy:
     """How often and how long to retry; `stop` (when set) ends the waiting early."""
 
-    max_retries: int = 8
+    max_retries: int = 10
     backoff_base: float = 0.5
     backoff_max: float = 30.0
     stop: threading.Event = field(default_factory=threading.Event)
 
     def delay(self, attempt: int, retry_after: float | None = None) -> float:
         """Seconds to wait before retry number `attempt` (0-based)."""
-        delay = min(self.backoff_max, self.backoff_base * 2**attempt) * random.uniform(0.5, 1.0)
+        delay = min(self.backoff_max, self.backoff_base * 2**attempt) * random.uniform(0.75, 1.0)
         if retry_after is not None:
             delay = max(delay, retry_after)
         return delay

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import signal
 import socket
 import subprocess
@@ -19,6 +20,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from conftest import pg_env, scratch_database
@@ -30,6 +32,12 @@ from migration.pg import PgSettings
 pytestmark = pytest.mark.slow
 SCRIPT = str(ROOT / "scripts" / "opensearch.sh")
 DOCS = 100_000
+
+
+def _version() -> str:
+    return os.environ.get("OPENSEARCH_VERSION") or re.search(
+        r'OS_VERSION="\$\{OPENSEARCH_VERSION:-([^}]+)\}"', Path(SCRIPT).read_text()
+    ).group(1)
 
 
 def _port_free(port: int) -> bool:
@@ -72,10 +80,30 @@ class Cluster:
         assert health["status"] == "green", health
 
 
+def _cache() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "listings-migration"
+
+
+def _stop_orphans() -> None:
+    """Stop test clusters whose pytest process is gone (a session killed before its teardown)."""
+    for directory in _cache().glob("cluster-*-itest-*"):
+        owner = directory / "owner.pid"
+        try:
+            pid = int(owner.read_text())
+            os.kill(pid, 0)
+            continue  # its session is still running
+        except (OSError, ValueError):
+            pass
+        name = directory.name.split("-", 2)[2]
+        env = {**os.environ, "OPENSEARCH_CLUSTER_NAME": name}
+        subprocess.run([SCRIPT, "cluster-stop", "--purge"], env=env, capture_output=True, timeout=120, check=False)
+
+
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[Cluster]:
     if os.geteuid() != 0:
         pytest.skip("scripts/opensearch.sh runs the local nodes as user opensearch: needs root")
+    _stop_orphans()
     http, transport = _free_ports()
     name = f"itest-{uuid.uuid4().hex[:8]}"
     env = {
@@ -89,6 +117,7 @@ def cluster() -> Iterator[Cluster]:
     try:
         started = cluster.script("cluster-start")
         assert started.returncode == 0, started.stdout + started.stderr
+        (_cache() / f"cluster-{_version()}-{name}" / "owner.pid").write_text(str(os.getpid()))
         yield cluster
     finally:
         stopped = cluster.script("cluster-stop", "--purge", timeout=120)
@@ -163,7 +192,7 @@ def test_the_node_holding_the_primary_killed_mid_load(env, alias, client, cluste
     before = alias_targets(client, alias)
     run = Background(
         env, "reindex", "--alias", alias, "--batch-docs", "1000",
-        "--timeout", "15", "--max-retries", "3", "--replica-timeout", "30",
+        "--timeout", "5", "--max-retries", "2", "--replica-timeout", "30",
     )  # fmt: skip
     try:
         index = run.wait_for(rf"-> ({alias}_\w+)", timeout=60).group(1)
@@ -201,7 +230,7 @@ def test_a_node_holding_a_copy_killed_during_validation(env, alias, client, clus
         run = indexer(
             {**env, "OPENSEARCH_URL": proxy.url},
             "reindex", "--alias", alias, "--quiet", "--timeout", "15", "--max-retries", "4",
-            "--replica-timeout", "20", timeout=240,
+            "--replica-timeout", "10", timeout=240,
         )  # fmt: skip
     print(f"killed {killed} during validation: exit {run.code}: {run.last_line}")
 
