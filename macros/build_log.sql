@@ -81,7 +81,7 @@
     {{- return({
         'b2c_id_offset': var('b2c_id_offset') | int,
         'listing_uuid_namespace': var('listing_uuid_namespace'),
-        'monolith_time_zone': var('monolith_time_zone'),
+        'monolith_time_zone': monolith_time_zone(),
         'soft_delete_column': var('soft_delete_column', none),
         'soft_delete_time_column': var('soft_delete_time_column', none),
         'search_schema': target.schema ~ '_search',

@@ -53,7 +53,7 @@
         columns are timestamptz that the view casts to timestamp in the reading
         session's zone, which every model pins to UTC. -#}
     case
-        when {{ source_type }} = 'c2c' then {{ column }} at time zone '{{ var("monolith_time_zone") }}'
+        when {{ source_type }} = 'c2c' then {{ column }} at time zone '{{ monolith_time_zone() | replace("'", "''") }}'
         else {{ column }} at time zone 'UTC'
     end
 {%- endmacro %}
@@ -63,4 +63,11 @@
     {#- Finite and within years 1-9999 (UTC), so that every consumer (the service,
         ISO 8601 documents, OpenSearch dates) reads the same instant. -#}
     ({{ column }} >= '0001-01-01 00:00:00+00' and {{ column }} < '10000-01-01 00:00:00+00')
+{%- endmacro %}
+
+
+{% macro monolith_time_zone() -%}
+    {#- The zone of the monolith's C2C wall-clock times: the `monolith_time_zone` var,
+        else $MONOLITH_TIME_ZONE, else UTC. -#}
+    {{- return(var('monolith_time_zone', env_var('MONOLITH_TIME_ZONE', 'UTC'))) -}}
 {%- endmacro %}

@@ -19,8 +19,8 @@ from migration.pg import ConfigError
 COMMAND_MODULES = [
     "migration.fixtures",
     "migration.report",
+    "migration.publish",
     "migration.fdw",
-    "migration.snapshot",
     "migration.preflight",
 ]
 

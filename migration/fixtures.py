@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -39,6 +40,7 @@ from psycopg.types.json import Jsonb
 from migration.pg import ConfigError, PgSettings
 
 SCHEMA_SQL = Path(__file__).resolve().parent.parent / "monolith" / "schema.sql"
+SERVICE_SCHEMA_SQL = Path(__file__).resolve().parent.parent / "microservice" / "schema.sql"
 
 # Dirty rows (and their stores and images) take ids from DIRTY_ID_BASE + 1 upwards.
 DIRTY_ID_BASE = 900_000_000
@@ -533,6 +535,22 @@ def load_schema(
         conn.execute(ddl)
         conn.execute(sql.SQL("COMMENT ON SCHEMA monolith IS {}").format(sql.Literal(SCHEMA_MARKER)))
         conn.execute("SELECT set_config('search_path', %s, false)", [search_path])
+
+
+def load_service_schema(conn: psycopg.Connection, schema: str = "public") -> bool:
+    """Apply the microservice stand-in (microservice/schema.sql) into `schema`, unless its
+    `listings` table already exists there (then it is the service's: left as it is).
+    True when it was applied."""
+    if conn.execute("SELECT to_regclass(%s) IS NOT NULL", [f'"{schema}".listings']).fetchone()[0]:
+        return False
+    ddl = SERVICE_SCHEMA_SQL.read_text(encoding="utf-8")
+    with conn.transaction():
+        search_path = conn.execute("SELECT current_setting('search_path')").fetchone()[0]
+        conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
+        conn.execute("SELECT set_config('search_path', %s, true)", [sql.Identifier(schema).as_string(conn)])
+        conn.execute(ddl)
+        conn.execute("SELECT set_config('search_path', %s, false)", [search_path])
+    return True
 
 
 def generate(
@@ -1031,6 +1049,8 @@ class _DirtyCase:
     values: dict[str, Any] = field(default_factory=dict)
     # None: one ordinary image (main/default). Otherwise one dict of overrides per image.
     images: list[dict[str, Any]] | None = None
+    # The row's monolith id; None: the next one after DIRTY_ID_BASE on its side.
+    row_id: int | None = None
 
     @property
     def source_type(self) -> str:
@@ -1182,6 +1202,33 @@ _DIRTY: list[_DirtyCase] = [
     ),
     _DirtyCase("b2c_price_null", "price is NULL", {"price": None}),
     _DirtyCase("b2c_title_null", "name (the view's title) is NULL", {"name": None}),
+    # --- edge values: every row is published or quarantined with a reason -------------
+    _DirtyCase("c2c_id_negative_odd", "id -3 (mod(-3, 2) is -1)", row_id=-3),
+    _DirtyCase("c2c_id_zero", "id 0", row_id=0),
+    _DirtyCase("c2c_id_int_max", "id 2147483647", row_id=2_147_483_647),
+    _DirtyCase("c2c_id_int_min", "id -2147483648", row_id=-2_147_483_648),
+    _DirtyCase("b2c_id_negative_odd", "id -3", row_id=-3),
+    _DirtyCase("b2c_id_int_max", "id 2147483647", row_id=2_147_483_647),
+    _DirtyCase("c2c_created_at_infinity", "created_at 'infinity'", {"created_at": "infinity"}),
+    _DirtyCase("c2c_updated_at_minus_infinity", "updated_at '-infinity'", {"updated_at": "-infinity"}),
+    _DirtyCase("c2c_created_at_bc", "created_at 0044-03-15 BC", {"created_at": "0044-03-15 12:00:00 BC"}),
+    _DirtyCase(
+        "c2c_created_at_far_future",
+        "created_at 9999-12-31 23:59:59",
+        {"created_at": datetime(9999, 12, 31, 23, 59, 59)},
+    ),
+    _DirtyCase("b2c_created_at_infinity", "created_at 'infinity' (timestamptz)", {"created_at": "infinity"}),
+    _DirtyCase("c2c_price_nan", "price NaN", {"price": Decimal("NaN")}),
+    _DirtyCase("c2c_price_zero", "price 0.00 (the service's CHECK price > 0)", {"price": Decimal("0.00")}),
+    _DirtyCase("c2c_latitude_nan", "latitude NaN", {"latitude": Decimal("NaN")}),
+    _DirtyCase(
+        "c2c_title_unicode_blank", "title of no-break, em and ideographic spaces", {"title": "\u00a0\u2003\u3000"}
+    ),
+    _DirtyCase("b2c_title_unicode_blank", "name of em spaces and a zero-width space", {"name": "\u2003\u200b\u2003"}),
+    _DirtyCase("c2c_title_too_short", "title 'ab' (the service's CHECK: 3 non-blank characters)", {"title": "ab"}),
+    _DirtyCase("c2c_category_null", "category_id NULL (the service's NOT NULL)", {"category_id": None}),
+    _DirtyCase("c2c_description_huge", "description of 400 KB", {"description": "Opis. " * 70_000}),
+    _DirtyCase("c2c_images_300", "300 images, one main", images=[{"is_main": True}] + [{}] * 299),
 ]
 
 DIRTY_CASES: list[tuple[str, str]] = [(case.name, case.description) for case in _DIRTY]
@@ -1190,8 +1237,9 @@ DIRTY_CASES: list[tuple[str, str]] = [(case.name, case.description) for case in 
 def _dirty_ids() -> dict[str, tuple[str, int]]:
     ids: dict[str, tuple[str, int]] = {}
     for side in ("c2c", "b2c"):
-        for offset, case in enumerate(c for c in _DIRTY if c.source_type == side):
+        for offset, case in enumerate(c for c in _DIRTY if c.source_type == side and c.row_id is None):
             ids[case.name] = (side, DIRTY_ID_BASE + 1 + offset)
+        ids.update((c.name, (side, c.row_id)) for c in _DIRTY if c.source_type == side and c.row_id is not None)
     return ids
 
 
@@ -1328,6 +1376,12 @@ def add_cli(subparsers: argparse._SubParsersAction) -> None:
         "--images-per-listing", type=float, metavar="X", help="mean images per listing, 0-6 (default 2.17)"
     )
     parser.add_argument("--dirty", action="store_true", help="also insert the dirty catalogue")
+    parser.add_argument(
+        "--service",
+        action="store_true",
+        help="also apply the microservice stand-in (microservice/schema.sql) into $LISTINGS_SCHEMA (default public)"
+        " if its tables are not there yet",
+    )
     parser.add_argument("--seed", type=int, default=42, help="generator seed (default 42)")
     parser.add_argument("--no-schema", action="store_true", help="keep the existing schema (tables must be empty)")
     parser.add_argument(
@@ -1380,6 +1434,14 @@ def run_cli(args: argparse.Namespace) -> int:
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
         rows, images = view_counts(conn)
+        if getattr(args, "service", False):
+            schema = os.environ.get("LISTINGS_SCHEMA") or "public"
+            applied = load_service_schema(conn, schema)
+            conn.commit()
+            print(
+                f"fixtures: microservice stand-in {'applied to' if applied else 'already in'} schema {schema}",
+                file=sys.stderr,
+            )
     print(
         f"fixtures: monolith.unified_listings has {rows} listings and {images} images "
         f"(c2c {counts['c2c_listings']}, b2c {counts['b2c_products']}, dirty cases {counts['dirty_cases']}) "

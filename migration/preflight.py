@@ -1,21 +1,24 @@
 """`python -m migration preflight`: the seed's pre-migration checklist, as checks.
 
 Run before a production `dbt build`. Checks that the target database answers and
-lets this role create the schemas dbt needs; that the monolith's view is readable
-where the dbt var `monolith_schema` says (directly, or through postgres_fdw) with
-the 25 columns the models expect; that its ids fit the id policy; how much space
-the build needs; and whether a snapshot of the current tables exists. Prints one
-line per check and exits 1 if a required one fails.
+lets this role create the schemas dbt needs; that the microservice's tables exist
+and this role has every privilege `publish` needs on them (and says which are
+missing); that the monolith's view is readable where the dbt var `monolith_schema`
+says (directly, or through postgres_fdw) with the 25 columns the models expect;
+that the monolith server's TimeZone is the zone the build reads C2C times in
+(`monolith_time_zone`); and how much space the build needs. Prints one line per
+check and exits 1 if a required one fails.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 
 import psycopg
 from psycopg import sql
 
-from migration import project, snapshot
+from migration import project
 from migration.pg import PgSettings
 
 EXPECTED_COLUMNS = [
@@ -24,7 +27,8 @@ EXPECTED_COLUMNS = [
     "original_language", "created_at", "updated_at", "storefront_id", "external_id", "metadata",
     "needs_reindex", "address_multilingual", "images",
 ]  # fmt: skip
-INT_MAX = 2_147_483_647
+SERVICE_TABLES = ("listings", "listing_images", "listing_locations")
+PUBLISH_PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE")
 # Output tables + indexes + the unlogged work table, relative to the source rows' size.
 SPACE_FACTOR = 3
 
@@ -76,16 +80,8 @@ def run(pg: PgSettings, settings: project.ProjectSettings, out=print) -> bool:
         except psycopg.Error as exc:
             check(False, f"reading {settings.monolith_schema}.unified_listings failed: {' '.join(str(exc).split())}")
             return False
-        rows, max_c2c, max_b2c, min_id = stats
+        rows = stats[0]
         check(True, f"source has {rows:,} rows")
-        offset = settings.b2c_id_offset
-        fits = (max_c2c or 0) < offset and (max_b2c or 0) + offset <= INT_MAX and (min_id or 1) > 0
-        check(
-            fits,
-            f"ids fit the id policy (C2C max {max_c2c}, B2C max {max_b2c}, offset {offset:,});"
-            " rows that do not are quarantined",
-            required=False,
-        )
         sample_bytes = conn.execute(
             sql.SQL("select avg(pg_column_size(s.*)) from (select * from {} limit 10000) as s").format(source)
         ).fetchone()[0]
@@ -94,19 +90,78 @@ def run(pg: PgSettings, settings: project.ProjectSettings, out=print) -> bool:
         where = f" (on the server: df -h {data_directory[0]})" if data_directory else ""
         check(True, f"the build needs about {_size(need)} of free disk on the target server{where}")
 
-        existing = snapshot.existing_tables(conn, settings.target_schema)
-        taken = snapshot.snapshots(conn, settings.target_schema)
-        if existing:
-            check(
-                bool(taken),
-                f"a snapshot of the current tables exists ({taken[-1] if taken else 'none'});"
-                " take one with `python -m migration snapshot`",
-                required=False,
-            )
-        else:
-            check(True, f"schema {settings.target_schema} holds no migrated tables yet (first run)")
+        _check_service(conn, settings.service_schema, check)
+        _check_time_zone(conn, pg, settings, check)
     out(f"Preflight: {'OK' if not failures else f'{failures} check(s) failed'}")
     return not failures
+
+
+def _check_service(conn: psycopg.Connection, schema: str, check) -> None:
+    """The microservice's tables exist, and this role may do what publish does to them."""
+    missing_tables = [
+        t
+        for t in SERVICE_TABLES
+        if conn.execute("select to_regclass(%s)", (f'"{schema}"."{t}"',)).fetchone()[0] is None
+    ]
+    check(
+        not missing_tables,
+        f"the microservice's tables exist in schema {schema}"
+        + (f" (missing: {', '.join(missing_tables)}; the service's migrations create them)" if missing_tables else ""),
+    )
+    if missing_tables:
+        return
+    lacking = []
+    for table in SERVICE_TABLES:
+        name = f'"{schema}"."{table}"'
+        lacking += [
+            f"{p} on {schema}.{table}"
+            for p in PUBLISH_PRIVILEGES
+            if not conn.execute("select has_table_privilege(%s, %s)", (name, p)).fetchone()[0]
+        ]
+        sequence = conn.execute("select pg_get_serial_sequence(%s, 'id')", (name,)).fetchone()[0]
+        if sequence and not conn.execute("select has_sequence_privilege(%s, 'UPDATE')", (sequence,)).fetchone()[0]:
+            lacking.append(f"UPDATE on sequence {sequence} (publish moves it past the largest id)")
+    check(
+        not lacking,
+        "this role has the privileges publish needs on the service's tables"
+        + (f" (missing: {'; '.join(lacking)})" if lacking else ""),
+    )
+    can_replica = conn.execute(
+        "select rolsuper or has_parameter_privilege('session_replication_role', 'SET')"
+        " from pg_roles where rolname = current_user"
+    ).fetchone()[0]
+    check(
+        bool(can_replica),
+        "this role may set session_replication_role, so the service's UPDATE triggers cannot rewrite the"
+        " monolith's updated_at (GRANT SET ON PARAMETER session_replication_role TO <role>)",
+        required=False,
+    )
+
+
+def _check_time_zone(conn: psycopg.Connection, pg: PgSettings, settings: project.ProjectSettings, check) -> None:
+    """C2C times are wall-clock times in the zone the monolith's sessions ran in."""
+    monolith_pg = PgSettings.from_env(prefix="MONOLITH_PG") if os.environ.get("MONOLITH_PGHOST") else pg
+    saved = {name: os.environ.pop(name) for name in ("PGTZ", "PGOPTIONS") if name in os.environ}
+    try:
+        # A plain session (no PGTZ, no TimeZone option): the zone the monolith's own sessions get.
+        with psycopg.connect(
+            host=monolith_pg.host, port=monolith_pg.port, user=monolith_pg.user, dbname=monolith_pg.dbname,
+            password=monolith_pg.password, connect_timeout=10, autocommit=True,
+        ) as monolith:  # fmt: skip
+            zone = monolith.execute("show TimeZone").fetchone()[0]
+    except psycopg.Error as exc:
+        check(False, f"could not read the monolith server's TimeZone: {' '.join(str(exc).split())}", required=False)
+        return
+    finally:
+        os.environ.update(saved)
+    same = conn.execute(
+        "select now() at time zone %s = now() at time zone %s", (zone, settings.monolith_time_zone)
+    ).fetchone()[0]
+    check(
+        bool(same),
+        f"the monolith server's TimeZone ({zone}) is the zone C2C times are read in (monolith_time_zone ="
+        f" {settings.monolith_time_zone})" + ("" if same else ": set the dbt var monolith_time_zone to it"),
+    )
 
 
 def _size(n: int) -> str:

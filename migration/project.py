@@ -21,6 +21,8 @@ class ProjectSettings:
     monolith_schema: str
     uuid_namespace: str
     b2c_id_offset: int
+    service_schema: str
+    monolith_time_zone: str
 
 
 def load(root: Path = ROOT) -> ProjectSettings:
@@ -31,4 +33,6 @@ def load(root: Path = ROOT) -> ProjectSettings:
         monolith_schema=os.environ.get("MONOLITH_SCHEMA") or "monolith",
         uuid_namespace=variables["listing_uuid_namespace"],
         b2c_id_offset=int(variables["b2c_id_offset"]),
+        service_schema=os.environ.get("SERVICE_SCHEMA") or os.environ.get("LISTINGS_SCHEMA") or "public",
+        monolith_time_zone=os.environ.get("MONOLITH_TIME_ZONE") or variables.get("monolith_time_zone") or "UTC",
     )

@@ -1,9 +1,13 @@
 """`python -m migration report`: what the seed's migrate_data.py printed, done right.
 
-Reads the source view and the tables `dbt build` made, prints the counts, the
-rejections by reason and each validation, and ends with SUCCESS or FAILURE
-(exit 1). Quarantined rows are not failures: they are accounted for. A failure
-is anything that is lost, duplicated or breaks the microservice's contract.
+Reads the build log, the staged result `dbt build` made and tested, and the
+publish ledger; prints the counts, the rejections by reason, each validation and
+the last publish (per table: inserted, updated, deleted, quarantined), and ends
+with SUCCESS or FAILURE (exit 1). Quarantined rows are not failures: they are
+accounted for. A failure is anything that is lost, duplicated, breaks the
+microservice's contract, or a published row that differs from the staged one.
+The source view is not read again (the build's reconcile test did that, in the
+same run that staged the result): a live monolith cannot make the report lie.
 """
 
 from __future__ import annotations
@@ -52,7 +56,9 @@ class Report:
         self.settings = settings
 
     def table(self, name: str, schema: str | None = None) -> sql.Composed:
-        return sql.SQL("{}.{}").format(sql.Identifier(schema or self.settings.target_schema), sql.Identifier(name))
+        """A staged table (or one in `schema`)."""
+        staged = self.settings.target_schema + "_staged"
+        return sql.SQL("{}.{}").format(sql.Identifier(schema or staged), sql.Identifier(name))
 
     def scalar(self, query: sql.Composable, params: tuple = ()) -> int:
         return self.conn.execute(query, params).fetchone()[0]
@@ -144,34 +150,101 @@ class Report:
 
 def run(pg: PgSettings, settings: project.ProjectSettings, out: Callable[[str], None] = print) -> bool:
     """Print the report; True on SUCCESS."""
+    state = settings.target_schema + "_migration"
     with pg.connect(autocommit=True) as conn:
         report = Report(conn, settings)
-        source = report.table("unified_listings", settings.monolith_schema)
         t = report.table
         out("=== Listings migration report ===")
         out(f"Database: {pg.describe()} (schema {settings.target_schema})")
-        out("")
-        source_rows, source_images = conn.execute(
-            sql.SQL("select count(*), coalesce(sum(jsonb_array_length(images)), 0) from {}").format(source)
+        build = conn.execute(
+            sql.SQL(
+                "select invocation_id, command, status, is_complete_selection, started_at, finished_at, failures"
+                " from {} order by started_at desc limit 1"
+            ).format(sql.Identifier(state, "dbt_builds"))
         ).fetchone()
-        out(f"Source {settings.monolith_schema}.unified_listings: {_n(source_rows)} rows, {_n(source_images)} images")
+        invocation, command, status, complete, started, finished, failures = build
+        build_ok = command == "build" and status == "passed" and bool(complete)
+        out(
+            f"Last dbt {command}: {invocation}, {status}{'' if complete else ' (partial selection)'}, "
+            f"{started:%Y-%m-%d %H:%M:%S} - {finished:%H:%M:%S}"
+            if finished
+            else f"Last dbt {command}: {invocation}, never finished"
+        )
+        out("")
         by_type = dict(report.rows(sql.SQL("select source_type, count(*) from {} group by 1").format(t("listings"))))
         listings = sum(by_type.values())
-        out(f"{OK} Migrated {_n(listings)} listings (c2c {_n(by_type.get('c2c', 0))}, b2c {_n(by_type.get('b2c', 0))})")
-        rejected = _print_reasons(out, "listings rejected", report.rows(_by_reason(t("listings_rejected"))))
+        out(f"{OK} Staged {_n(listings)} listings (c2c {_n(by_type.get('c2c', 0))}, b2c {_n(by_type.get('b2c', 0))})")
+        rejected = _print_reasons(out, "listings quarantined", report.rows(_by_reason(t("listings_rejected"))))
         images = report.scalar(sql.SQL("select count(*) from {}").format(t("listing_images")))
-        out(f"{OK} Migrated {_n(images)} images")
-        images_rejected = _print_reasons(out, "images rejected", report.rows(_by_reason(t("listing_images_rejected"))))
+        out(f"{OK} Staged {_n(images)} images")
+        images_rejected = _print_reasons(
+            out, "images quarantined", report.rows(_by_reason(t("listing_images_rejected")))
+        )
         _print_reasons(out, "coordinates not written", report.rows(_by_reason(t("listing_coordinates_rejected"))))
         out("")
         out("Validation:")
-        checks = report.checks(Totals(source_rows, source_images, listings, rejected, images, images_rejected))
+        checks = [
+            Check(
+                "dbt build complete and every test passed (reconcile: source = staged + quarantined)",
+                build_ok and finished is not None,
+                f"{command} {status}" + (f": {failures}" if failures else ""),
+            ),
+            *report.checks(
+                Totals(listings + rejected, images + images_rejected, listings, rejected, images, images_rejected)
+            )[2:],
+        ]
+        checks += _publish_checks(conn, state, out)
         for check in checks:
             out(f"{OK if check.passed else FAIL} {check.name} ({check.detail})")
         passed = all(check.passed for check in checks)
         out("")
         out(f"Migration: {'SUCCESS' if passed else 'FAILURE'}")
         return passed
+
+
+def _publish_checks(conn: psycopg.Connection, state: str, out: Callable[[str], None]) -> list[Check]:
+    """The last publish, from the ledger, and whether the service still holds what it published."""
+    runs = sql.Identifier(state, "publish_runs")
+    if conn.execute("select to_regclass(%s)", (f'"{state}".publish_runs',)).fetchone()[0] is None:
+        out("")
+        out("Publish: none yet (python -m migration publish)")
+        return []
+    last = conn.execute(
+        sql.SQL(
+            "select run_id, finished_at, service_schema, source_rows, published_rows, quarantined_rows, counts"
+            " from {} order by run_id desc limit 1"
+        ).format(runs)
+    ).fetchone()
+    if last is None:
+        out("")
+        out("Publish: none yet (python -m migration publish)")
+        return []
+    run_id, finished, service, source_rows, published, quarantined, counts = last
+    out("")
+    out(f"Last publish: run {run_id} at {finished:%Y-%m-%d %H:%M:%S %Z} into {service}")
+    for table, c in counts.items():
+        out(
+            f"  {table:<18} inserted {c['inserted']:>9,}  updated {c['updated']:>9,}  deleted {c['deleted']:>9,}"
+            f"  unchanged {c['unchanged']:>9,}  quarantined {c['quarantined']:>7,}"
+        )
+    missing = conn.execute(
+        sql.SQL(
+            "select count(*) from {pl} as p where p.deleted_run is null"
+            " and not exists (select from {l} as l where l.id = p.listing_id)"
+        ).format(pl=sql.Identifier(state, "published_listings"), l=sql.Identifier(service, "listings"))
+    ).fetchone()[0]
+    return [
+        Check(
+            "Publish accounted for every source row",
+            source_rows == published + quarantined,
+            f"source {_n(source_rows)} = {_n(published)} published + {_n(quarantined)} quarantined",
+        ),
+        Check(
+            "The service holds every published listing",
+            True,
+            f"{_n(missing)} published and since deleted by the service" if missing else "all present",
+        ),
+    ]
 
 
 def _by_reason(table: sql.Composed) -> sql.Composed:
@@ -199,8 +272,8 @@ def add_cli(subparsers: argparse._SubParsersAction) -> None:
 def _main(args: argparse.Namespace) -> int:
     try:
         passed = run(PgSettings.from_env(), project.load())
-    except psycopg.errors.UndefinedTable as exc:
-        first = str(exc).splitlines()[0]
-        raise ConfigError(f"{first}: run `dbt build` first (and check LISTINGS_SCHEMA / MONOLITH_SCHEMA)") from None
+    except (psycopg.errors.UndefinedTable, TypeError) as exc:
+        first = str(exc).splitlines()[0] if isinstance(exc, psycopg.Error) else "no build recorded"
+        raise ConfigError(f"{first}: run `dbt build` first (and check LISTINGS_SCHEMA)") from None
     sys.stdout.flush()
     return 0 if passed else 1

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job end to end on a local default: the stand-in monolith with the
-# seed's example data (or --c2c N --b2c N [--dirty] for more), dbt build, the
-# migration report, then reindex and validate OpenSearch.
+# seed's example data (or --c2c N --b2c N [--dirty] for more) and the
+# microservice's stand-in schema (applied once; its tables are the service's),
+# dbt build, publish, the migration report, then reindex and validate OpenSearch.
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 
@@ -20,11 +21,14 @@ if [[ "${LISTINGS_PG_LOCAL:-}" == 1 ]]; then
     fixture_args+=(--replace-schema)
 fi
 
-say "loading the stand-in monolith (${fixture_args[*]})"
-python -m migration fixtures "${fixture_args[@]}"
+say "loading the stand-in monolith (${fixture_args[*]}) and the microservice's stand-in schema"
+python -m migration fixtures --service "${fixture_args[@]}"
 
-say "dbt build"
+say "dbt build (builds and tests in the migration's own schemas)"
 dbt build
+
+say "publish into the microservice's tables (one transaction; only what changed)"
+python -m migration publish
 
 say "migration report"
 python -m migration report

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Every test: lint (ruff, SQLFluff), dbt build on dirty fixtures, the migration
-# report, the lineage docs in headless Chromium, then pytest (unit and
+# Every test: lint (ruff, SQLFluff), dbt build and publish on dirty fixtures, the
+# migration report, the lineage docs in headless Chromium, then pytest (unit and
 # integration, against the real PostgreSQL and OpenSearch). Sets up whatever is
 # missing first. Usage: scripts/test.sh [pytest args]
 set -euo pipefail
@@ -20,8 +20,9 @@ sqlfluff lint models tests macros
 say "dbt build on fixtures with every dirty case (database listings_ci)"
 export PGDATABASE=listings_ci
 ensure_database "$PGDATABASE"
-python -m migration fixtures --c2c 3000 --b2c 1500 --dirty --replace-schema
+python -m migration fixtures --c2c 3000 --b2c 1500 --dirty --replace-schema --service
 dbt build
+python -m migration publish
 python -m migration report
 
 say "lineage docs in headless Chromium"

@@ -91,8 +91,11 @@ def dbt_profiles_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
 def run_dbt(dbt_profiles_dir: str, tmp_path_factory: pytest.TempPathFactory):
     """run_dbt(settings, *args, env=None) -> CompletedProcess: dbt against `settings`' database."""
 
+    # One target path for the session: dbt parses the project once and re-uses it
+    # (partial parsing); the tests run dbt one at a time.
+    work = tmp_path_factory.mktemp("dbt")
+
     def run(settings: PgSettings, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-        work = tmp_path_factory.mktemp("dbt")
         full_env = {
             **os.environ,
             "PGHOST": settings.host,
@@ -113,11 +116,16 @@ def run_dbt(dbt_profiles_dir: str, tmp_path_factory: pytest.TempPathFactory):
     return run
 
 
-def load_monolith(settings: PgSettings, *, dirty: bool = True, c2c: int = 200, b2c: int = 100) -> None:
-    """The stand-in monolith: generated rows and (by default) every dirty case."""
+def load_monolith(
+    settings: PgSettings, *, dirty: bool = True, c2c: int = 200, b2c: int = 100, service: bool = True
+) -> None:
+    """The stand-in monolith: generated rows and (by default) every dirty case; and the
+    microservice's stand-in schema (its tables exist before the migration runs)."""
     with settings.connect(autocommit=True) as conn:
         fixtures.load_schema(conn)
         fixtures.generate(conn, c2c=c2c, b2c=b2c, dirty=dirty)
+        if service:
+            fixtures.load_service_schema(conn)
 
 
 def build(run_dbt, settings: PgSettings, *args: str, env: dict[str, str] | None = None) -> None:
@@ -125,12 +133,20 @@ def build(run_dbt, settings: PgSettings, *args: str, env: dict[str, str] | None 
     assert result.returncode == 0, result.stdout[-4000:]
 
 
+def publish(settings: PgSettings, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """`python -m migration publish ARGS`; asserts success unless args say otherwise."""
+    result = migration_cli(settings, "publish", *args, env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result
+
+
 @pytest.fixture(scope="module")
 def migrated_db(run_dbt) -> Iterator[PgSettings]:
-    """A database with generated + every dirty monolith row, after `dbt build` (per test module)."""
+    """A database with generated + every dirty monolith row, after `dbt build` and `publish` (per module)."""
     with scratch_database("migrated") as settings:
         load_monolith(settings)
         build(run_dbt, settings)
+        publish(settings)
         yield settings
 
 

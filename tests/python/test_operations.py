@@ -1,50 +1,10 @@
-"""Run-book commands against the real PostgreSQL: preflight, snapshot and restore."""
+"""Run-book commands against the real PostgreSQL: preflight."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from conftest import build, load_monolith, migration_cli, scratch_database
-from test_dbt_migration import table_digests
+from conftest import migration_cli
 
 from migration import fixtures
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def test_restore_puts_back_exactly_the_snapshotted_tables(run_dbt):
-    with scratch_database("snapshot") as settings:
-        load_monolith(settings, c2c=50, b2c=20)
-        build(run_dbt, settings)
-        before = table_digests(settings)
-
-        taken = migration_cli(settings, "snapshot")
-        assert taken.returncode == 0, taken.stderr
-        name = migration_cli(settings, "snapshots").stdout.split()[0]
-        assert name.startswith("public_snapshot_")
-
-        with settings.connect(autocommit=True) as conn:
-            conn.execute("delete from public.listing_images")
-            conn.execute("update public.listings set title = 'changed'")
-        assert table_digests(settings) != before
-
-        restored = migration_cli(settings, "restore", name)
-        assert restored.returncode == 0, restored.stderr
-        assert table_digests(settings) == before
-        assert migration_cli(settings, "snapshots").stdout.strip() == ""
-        with settings.connect() as conn:  # constraints came back too
-            primary_keys = conn.execute(
-                "select count(*) from pg_constraint where contype = 'p'"
-                " and conrelid in ('public.listings'::regclass, 'public.listing_images'::regclass)"
-            ).fetchone()[0]
-        assert primary_keys == 2
-
-
-def test_restore_of_an_unknown_snapshot_fails_in_one_line(scratch_db):
-    result = migration_cli(scratch_db, "restore", "public_snapshot_19990101000000")
-    assert result.returncode == 2
-    assert len(result.stderr.strip().splitlines()) == 1
-    assert "no snapshot" in result.stderr
 
 
 def test_preflight_passes_on_a_readable_monolith_and_fails_without_one(scratch_db):
@@ -55,7 +15,53 @@ def test_preflight_passes_on_a_readable_monolith_and_fails_without_one(scratch_d
     with scratch_db.connect(autocommit=True) as conn:
         fixtures.load_schema(conn)
         fixtures.seed_example(conn)
+    no_service = migration_cli(scratch_db, "preflight")
+    assert no_service.returncode == 1
+    assert "✗ the microservice's tables exist in schema public (missing: listings" in no_service.stdout
+
+    with scratch_db.connect(autocommit=True) as conn:
+        fixtures.load_service_schema(conn)
     ready = migration_cli(scratch_db, "preflight")
     assert ready.returncode == 0, ready.stdout
     assert "25 expected columns" in ready.stdout
     assert "source has 10 rows" in ready.stdout
+    assert "✓ this role has the privileges publish needs" in ready.stdout
+
+
+def test_preflight_names_the_privileges_publish_lacks(scratch_db):
+    with scratch_db.connect(autocommit=True) as conn:
+        fixtures.load_schema(conn)
+        fixtures.seed_example(conn)
+        fixtures.load_service_schema(conn)
+        conn.execute("drop role if exists preflight_reader")
+        conn.execute("create role preflight_reader login password 'preflight-reader-pw'")
+        conn.execute("grant select on all tables in schema public, monolith to preflight_reader")
+        conn.execute("grant usage on schema monolith to preflight_reader")
+    try:
+        result = migration_cli(
+            scratch_db, "preflight", env={"PGUSER": "preflight_reader", "PGPASSWORD": "preflight-reader-pw"}
+        )
+        assert result.returncode == 1
+        line = next(x for x in result.stdout.splitlines() if "privileges publish needs" in x)
+        assert line.startswith("✗")
+        assert "INSERT on public.listings" in line and "DELETE on public.listing_images" in line
+        assert "UPDATE on sequence" in line
+    finally:
+        with scratch_db.connect(autocommit=True) as conn:
+            conn.execute("reassign owned by preflight_reader to current_user")
+            conn.execute("drop owned by preflight_reader")
+            conn.execute("drop role preflight_reader")
+
+
+def test_preflight_flags_a_monolith_whose_time_zone_is_not_the_configured_one(scratch_db):
+    with scratch_db.connect(autocommit=True) as conn:
+        fixtures.load_schema(conn)
+        fixtures.seed_example(conn)
+        fixtures.load_service_schema(conn)
+        conn.execute(f"alter database \"{scratch_db.dbname}\" set timezone = 'Europe/Belgrade'")
+    wrong = migration_cli(scratch_db, "preflight")
+    assert wrong.returncode == 1
+    assert "✗ the monolith server's TimeZone (Europe/Belgrade)" in wrong.stdout
+    assert "monolith_time_zone" in wrong.stdout
+    right = migration_cli(scratch_db, "preflight", env={"MONOLITH_TIME_ZONE": "Europe/Belgrade"})
+    assert right.returncode == 0, right.stdout

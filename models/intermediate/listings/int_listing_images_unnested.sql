@@ -92,7 +92,7 @@ judged as (
         end as rejection_reason
     from identified
     -- display_order and is_primary are numbered below, over the images that pass.
-    cross join lateral (
+    cross join lateral (  -- noqa: ST05
         {{ service_constraint_violations('listing_images', {
             'id': 'identified.image_id',
             'listing_id': 'identified.listing_id',

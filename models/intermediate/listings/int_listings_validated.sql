@@ -115,7 +115,8 @@ checked as (
         || service_listing.violations
         || service_location.violations as rejection_reasons
     from located
-    cross join lateral (
+    -- The microservice's own constraints, read from its catalog (macros/service_tables.sql).
+    cross join lateral (  -- noqa: ST05, LT02
         {{ service_constraint_violations('listings', {
             'id': 'located.listing_id',
             'uuid': 'located.listing_uuid',
@@ -137,8 +138,8 @@ checked as (
             'created_at': 'located.created_instant',
             'updated_at': 'located.published_updated_at',
         }, reported_nulls=['title', 'user_id', 'price', 'created_at', 'updated_at']) }}
-    ) as service_listing
-    cross join lateral (
+    ) as service_listing  -- noqa: LT02
+    cross join lateral (  -- noqa: ST05
         {{ service_constraint_violations('listing_locations', {
             'listing_id': 'located.listing_id',
             'location': 'located.location',

@@ -1,8 +1,9 @@
 -- One OpenSearch document per listing the microservice holds (its own tables,
 -- as `publish` left them and the service keeps them; soft-deleted listings left
 -- out), built in SQL so that lineage, tests and the index agree: the listing's
--- fields, its location as a geo_point and its images nested in display_order. Timestamps are UTC ISO 8601 strings with a
--- `Z`. `json`, not `jsonb`: the indexer ships the text as it is, and building
+-- fields, its location as a geo_point and its images nested in display_order.
+-- Timestamps are UTC ISO 8601 strings with a `Z`. `json`, not `jsonb`: the
+-- indexer ships the text as it is, and building
 -- json is about twice as fast. Each listing's images come from one index range
 -- scan of listing_images (listing_id, display_order), so a single document, a
 -- sample or the whole stream in id order is cheap to read.

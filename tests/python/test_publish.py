@@ -1,0 +1,408 @@
+"""`python -m migration publish` against the real PostgreSQL and the microservice stand-in.
+
+The service's tables exist before the migration (microservice/schema.sql: bigint ids
+from sequences, CHECKs, timestamptz, columns of its own, triggers, grants, tables of
+its own that reference listings); publish must leave all of that whole, touch only
+its own rows, carry the monolith's values exactly, and catch up on re-runs.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psycopg
+import pytest
+import yaml
+from conftest import ROOT, build, load_monolith, migration_cli, pg_env, publish, scratch_database
+
+from migration.pg import PgSettings
+
+B2C_OFFSET = int(yaml.safe_load((ROOT / "dbt_project.yml").read_text())["vars"]["b2c_id_offset"])
+SERVICE_ID = 8_000_000_000_001
+
+
+def scalar(settings: PgSettings, query: str, params: tuple = ()) -> object:
+    with settings.connect(autocommit=True) as conn:
+        return conn.execute(query, params).fetchone()[0]
+
+
+def execute(settings: PgSettings, *statements: str) -> None:
+    with settings.connect(autocommit=True) as conn:
+        for statement in statements:
+            conn.execute(statement)
+
+
+def service_writes_its_own_rows(settings: PgSettings) -> None:
+    """A listing, tag, favourite and image the service wrote itself."""
+    execute(
+        settings,
+        f"insert into public.listings (id, user_id, category_id, title, price) values ({SERVICE_ID}, 1, 1, 'made by"
+        " the service', 5)",
+        f"insert into public.listing_tags (listing_id, tag) values ({SERVICE_ID}, 'service')",
+        f"insert into public.listing_images (listing_id, url) values ({SERVICE_ID}, 'https://service/own.jpg')",
+    )
+
+
+def service_state(settings: PgSettings) -> dict:
+    """What the service owns besides our rows: schema objects, grants, its own rows."""
+    with settings.connect(autocommit=True) as conn:
+        one = lambda q: conn.execute(q).fetchone()[0]  # noqa: E731
+        return {
+            "fks_to_listings": one(
+                "select count(*) from pg_constraint where contype = 'f' and confrelid = 'public.listings'::regclass"
+            ),
+            "id_default": one(
+                "select column_default from information_schema.columns where table_schema = 'public'"
+                " and table_name = 'listings' and column_name = 'id'"
+            ),
+            "triggers": one("select count(*) from pg_trigger where not tgisinternal and tgname like '%touch'"),
+            "grant": one("select has_table_privilege('listings_service', 'public.listings', 'INSERT')"),
+            "created_at_type": one(
+                "select data_type from information_schema.columns where table_schema = 'public'"
+                " and table_name = 'listings' and column_name = 'created_at'"
+            ),
+            "checks": one(
+                "select count(*) from pg_constraint where contype = 'c' and conrelid = 'public.listings'::regclass"
+            ),
+            "own_listing": one(f"select title from public.listings where id = {SERVICE_ID}"),
+            "own_tags": one(f"select count(*) from public.listing_tags where listing_id = {SERVICE_ID}"),
+            "own_images": one(f"select count(*) from public.listing_images where listing_id = {SERVICE_ID}"),
+            "table_oids": one(
+                "select string_agg(oid::text, ',' order by relname) from pg_class"
+                " where relnamespace = 'public'::regnamespace"
+                " and relname in ('listings', 'listing_images', 'listing_locations')"
+            ),
+        }
+
+
+def table_digest(settings: PgSettings) -> str:
+    """The service's three tables, whole."""
+    with settings.connect(autocommit=True) as conn:
+        return conn.execute(
+            "select md5(string_agg(x, ',' order by x)) from ("
+            " select t::text as x from public.listings t union all select t::text from public.listing_images t"
+            " union all select t::text from public.listing_locations t) as all_rows"
+        ).fetchone()[0]
+
+
+def test_publish_keeps_the_service_schema_and_rows_whole_over_three_runs(run_dbt):
+    with scratch_database("publish") as db:
+        load_monolith(db, c2c=60, b2c=30)
+        service_writes_its_own_rows(db)
+        before = service_state(db)
+        execute(db, "insert into public.listing_tags (listing_id, tag) values (8000000000001, 'second')")
+        before["own_tags"] = 2
+        for _ in range(3):
+            build(run_dbt, db)
+            publish(db)
+            assert service_state(db) == before
+        published = scalar(db, "select count(*) from public_migration.published_listings")
+        assert published > 60
+        # each sequence is past the largest id: the service's next insert works
+        new_id = scalar(
+            db, "insert into public.listings (user_id, category_id, title, price) values (1, 1, 'next', 1) returning id"
+        )
+        assert new_id > scalar(db, "select max(id) from public.listings where id <> %s", (new_id,))
+        execute(db, "insert into public.listing_images (listing_id, url) values (1, 'https://service/next.jpg')")
+
+
+def test_carried_values_equal_the_monolith_whatever_the_triggers_do(run_dbt):
+    with scratch_database("values") as db:
+        load_monolith(db, c2c=30, b2c=15)
+        build(run_dbt, db)
+        publish(db)
+        execute(
+            db,
+            "update monolith.c2c_listings set title = 'edited in the monolith', updated_at = '2021-02-03 04:05:06.789'"
+            " where id = 5",
+            "update monolith.b2c_products set price = 77.70, updated_at = '2022-01-01 12:00:00+02' where id = 5",
+        )
+        build(run_dbt, db)
+        result = publish(db)
+        assert " listings " in result.stdout
+        with db.connect(autocommit=True) as conn:
+            c2c = conn.execute("select title, updated_at::text from public.listings where id = 5").fetchone()
+            b2c = conn.execute(
+                "select price, updated_at::text from public.listings where id = %s", (B2C_OFFSET + 5,)
+            ).fetchone()
+            differing = conn.execute(
+                "select count(*) from public_staged.listings s join public.listings t using (id)"
+                " where (s.uuid, s.title, s.description, s.price, s.currency, s.status, s.created_at, s.updated_at)"
+                " is distinct from (t.uuid, t.title, t.description, t.price, t.currency, t.status, t.created_at,"
+                " t.updated_at)"
+            ).fetchone()[0]
+        assert c2c == ("edited in the monolith", "2021-02-03 04:05:06.789+00")
+        assert str(b2c[0]) == "77.70" and b2c[1] == "2022-01-01 10:00:00+00"
+        assert differing == 0
+
+
+def test_catch_up_publishes_exactly_the_inserts_updates_and_deletes_of_the_monolith(run_dbt):
+    with scratch_database("catchup") as db:
+        load_monolith(db, c2c=50, b2c=20, dirty=False)
+        build(run_dbt, db)
+        publish(db)
+        service_writes_its_own_rows(db)
+        # the service hangs a tag on a migrated listing that the monolith then deletes
+        execute(db, "insert into public.listing_tags (listing_id, tag) values (7, 'on a migrated listing')")
+        execute(
+            db,
+            "update monolith.c2c_listings set title = 'changed title' where id in (3, 4)",
+            "delete from monolith.c2c_images where listing_id = 7",
+            "delete from monolith.c2c_listings where id = 7",
+            "insert into monolith.c2c_listings (id, user_id, category_id, title, price, created_at)"
+            " values (100001, 1, 1, 'added while live', 10, '2025-01-01')",
+            "update monolith.b2c_product_images set image_url = 'https://changed/1.jpg'"
+            " where id = (select min(id) from monolith.b2c_product_images)",
+        )
+        build(run_dbt, db)
+        plan = migration_cli(db, "publish", "--plan")
+        assert plan.returncode == 0, plan.stderr
+        digest = table_digest(db)
+        assert table_digest(db) == digest  # --plan changed nothing
+        result = publish(db)
+        lines = {
+            line.split()[0]: line.split()[1:] for line in result.stdout.splitlines() if line.startswith("  listing")
+        }
+        assert lines["listings"][:3] == ["1", "2", "1"]  # insert, update, delete
+        assert lines["listing_images"][1] == "1"
+        runs = scalar(db, "select count(*) from public_migration.publish_runs")
+        version = scalar(db, "select max(version) from public_migration.published_listings")
+        assert version == runs
+        assert scalar(db, "select count(*) from public.listings where id = 7") == 0
+        assert scalar(db, "select count(*) from public_migration.published_listings where deleted_run is not null") == 1
+        assert scalar(db, f"select count(*) from public.listing_tags where listing_id = {SERVICE_ID}") == 1
+
+        # a re-run with no change updates no row
+        build(run_dbt, db)
+        xmins = scalar(db, "select md5(string_agg(xmin::text, ',' order by id)) from public.listings")
+        again = publish(db)
+        assert "listings                    0          0          0" in again.stdout
+        assert scalar(db, "select md5(string_agg(xmin::text, ',' order by id)) from public.listings") == xmins
+
+
+def test_a_failing_build_leaves_the_service_untouched_and_publish_refuses(run_dbt):
+    with scratch_database("failing") as db:
+        load_monolith(db, c2c=20, b2c=10)
+        build(run_dbt, db)
+        publish(db)
+        digest = table_digest(db)
+        execute(db, "update monolith.c2c_listings set title = 'changed' where id = 2")
+        failed = run_dbt(db, "build", "--vars", "{fallback_status: bogus}")
+        assert failed.returncode != 0
+        assert table_digest(db) == digest
+        refused = migration_cli(db, "publish")
+        assert refused.returncode == 1
+        assert len(refused.stderr.strip().splitlines()) == 1
+        assert "failed" in refused.stderr and "nothing changed" in refused.stderr
+        assert table_digest(db) == digest
+        # a partial build and a bare `dbt run` are refused too
+        partial = run_dbt(db, "build", "--select", "listings")
+        assert partial.returncode == 0, partial.stdout[-2000:]
+        assert "part of the project" in migration_cli(db, "publish").stderr
+        run = run_dbt(db, "run")
+        assert run.returncode == 0, run.stdout[-2000:]
+        assert "dbt run" in migration_cli(db, "publish").stderr
+        assert table_digest(db) == digest
+
+
+def test_a_build_killed_midway_is_never_published(run_dbt, dbt_profiles_dir, tmp_path):
+    with scratch_database("killedbuild") as db:
+        load_monolith(db, c2c=20, b2c=10)
+        build(run_dbt, db)
+        publish(db)
+        digest = table_digest(db)
+        env = {
+            **os.environ,
+            **pg_env(db),
+            "DBT_PROFILES_DIR": dbt_profiles_dir,
+            "DBT_TARGET_PATH": str(tmp_path / "target"),
+            "DBT_LOG_PATH": str(tmp_path / "logs"),
+        }
+        # hold a lock the build needs, so it is certainly midway when killed
+        with db.connect() as blocker:
+            blocker.execute("lock table public_staged.listing_images in access exclusive mode")
+            dbt = subprocess.Popen(
+                [str(Path(sys.executable).with_name("dbt")), "build"], cwd=ROOT, env=env,
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )  # fmt: skip
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                if scalar(db, "select count(*) from public_migration.dbt_builds where status = 'running'"):
+                    break
+                time.sleep(0.2)
+            time.sleep(2)
+            dbt.send_signal(signal.SIGKILL)
+            dbt.wait(timeout=30)
+            blocker.rollback()
+        refused = migration_cli(db, "publish")
+        assert refused.returncode == 1
+        assert "never finished" in refused.stderr
+        assert table_digest(db) == digest
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
+def test_publish_killed_midway_changes_nothing(run_dbt, sig):
+    with scratch_database("killedpublish") as db:
+        load_monolith(db, c2c=30, b2c=10)
+        build(run_dbt, db)
+        publish(db)
+        execute(db, "update monolith.c2c_listings set title = 'changed before the kill' where id < 10")
+        build(run_dbt, db)
+        digest = table_digest(db)
+        with db.connect() as blocker:
+            # the service holds a row lock publish needs: publish is midway (ledger run row written,
+            # deletes and inserts done) and waiting when it is killed
+            blocker.execute("select * from public.listings where id = 3 for update")
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "migration", "publish", "--lock-timeout", "60s"],
+                cwd=ROOT, env={**os.environ, **pg_env(db)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            )  # fmt: skip
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and not scalar(
+                db,
+                "select count(*) from pg_stat_activity where application_name = 'listings-migration publish'"
+                " and wait_event_type = 'Lock'",
+            ):
+                time.sleep(0.1)
+            proc.send_signal(sig)
+            proc.wait(timeout=30)
+            blocker.rollback()
+        assert proc.returncode != 0
+        time.sleep(0.5)
+        assert table_digest(db) == digest
+        assert scalar(db, "select count(*) from public_migration.publish_runs") == 1
+        publish(db)
+        assert scalar(db, "select title from public.listings where id = 3") == "changed before the kill"
+
+
+def test_constraints_added_to_the_service_later_are_honoured(run_dbt):
+    with scratch_database("newcheck") as db:
+        load_monolith(db, c2c=30, b2c=10, dirty=False)
+        execute(db, "alter table public.listings add constraint price_below_a_million check (price < 1000000)")
+        execute(db, "update monolith.c2c_listings set price = 5000000 where id = 4")
+        build(run_dbt, db)
+        publish(db)
+        reason = scalar(
+            db, "select reason from public_staged.listings_rejected where source_id = 4 and source_type = 'c2c'"
+        )
+        assert "price_below_a_million" in reason
+        assert scalar(db, "select count(*) from public.listings where id = 4") == 0
+
+
+def test_an_id_the_service_already_used_is_quarantined_never_overwritten(run_dbt):
+    with scratch_database("collision") as db:
+        load_monolith(db, c2c=20, b2c=10, dirty=False)
+        execute(
+            db,
+            "insert into public.listings (id, user_id, category_id, title, price)"
+            " values (3, 9, 9, 'the service''s 3', 1)",
+        )
+        build(run_dbt, db)
+        result = publish(db)
+        assert "collision" in result.stdout
+        assert scalar(db, "select title from public.listings where id = 3") == "the service's 3"
+        assert scalar(db, "select reason from public_migration.publish_quarantine where id = 3") == (
+            "id is taken by a listing the service wrote itself"
+        )
+        runs = scalar(db, "select source_rows = published_rows + quarantined_rows from public_migration.publish_runs")
+        assert runs is True
+        # and the next runs never touch it either
+        build(run_dbt, db)
+        publish(db)
+        assert scalar(db, "select title from public.listings where id = 3") == "the service's 3"
+
+
+def test_an_implausible_catch_up_is_refused_unless_allowed(run_dbt):
+    with scratch_database("plausible") as db:
+        load_monolith(db, c2c=40, b2c=20, dirty=False)
+        build(run_dbt, db)
+        publish(db)
+        digest = table_digest(db)
+        execute(
+            db, "delete from monolith.c2c_images where listing_id > 5", "delete from monolith.c2c_listings where id > 5"
+        )
+        build(run_dbt, db)
+        refused = migration_cli(db, "publish")
+        assert refused.returncode == 1
+        assert "would delete" in refused.stderr and "--allow-large-change" in refused.stderr
+        assert table_digest(db) == digest
+        publish(db, "--allow-large-change")
+        assert scalar(db, "select count(*) from public.listings where source_type = 'c2c'") == 5
+
+
+def test_soft_delete_marks_instead_of_deleting_and_search_leaves_it_out(run_dbt):
+    with scratch_database("softdelete") as db:
+        load_monolith(db, c2c=20, b2c=5, dirty=False)
+        soft = ["--vars", "{soft_delete_column: is_deleted, soft_delete_time_column: deleted_at}"]
+        build(run_dbt, db, *soft)
+        publish(db)
+        execute(
+            db, "delete from monolith.c2c_images where listing_id = 2", "delete from monolith.c2c_listings where id = 2"
+        )
+        build(run_dbt, db, *soft)
+        publish(db)
+        assert scalar(db, "select is_deleted and deleted_at is not null from public.listings where id = 2") is True
+        assert scalar(db, "select count(*) from public_search.listing_search_documents where id = 2") == 0
+
+
+def test_publish_waits_at_most_its_lock_timeout_and_changes_nothing(run_dbt):
+    with scratch_database("locktimeout") as db:
+        load_monolith(db, c2c=20, b2c=5, dirty=False)
+        build(run_dbt, db)
+        digest = table_digest(db)
+        with db.connect() as blocker:
+            blocker.execute("lock table public.listings in access exclusive mode")
+            started = time.monotonic()
+            result = migration_cli(db, "publish", "--lock-timeout", "1s")
+            took = time.monotonic() - started
+            blocker.rollback()
+        assert result.returncode == 2
+        assert len(result.stderr.strip().splitlines()) == 1
+        assert "could not lock" in result.stderr
+        assert took < 30
+        assert table_digest(db) == digest
+
+
+def test_service_reads_and_writes_are_not_blocked_by_a_publish_in_progress(run_dbt):
+    with scratch_database("neighbour") as db:
+        load_monolith(db, c2c=30, b2c=10, dirty=False)
+        build(run_dbt, db)
+        publish(db)
+        execute(db, "update monolith.c2c_listings set title = 'changed again' where id < 20")
+        build(run_dbt, db)
+        with db.connect() as blocker:
+            blocker.execute("select * from public.listings where id = 3 for update")
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "migration", "publish", "--lock-timeout", "30s"],
+                cwd=ROOT, env={**os.environ, **pg_env(db)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            )  # fmt: skip
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and not scalar(
+                db,
+                "select count(*) from pg_stat_activity where application_name = 'listings-migration publish'"
+                " and wait_event_type = 'Lock'",
+            ):
+                time.sleep(0.1)
+            # publish is midway, holding its row locks: the service still reads, and writes its own rows
+            with psycopg.connect(**_kwargs(db), autocommit=True, options="-c lock_timeout=2s") as service:
+                assert service.execute("select count(*) from public.listings").fetchone()[0] > 0
+                service.execute(
+                    "insert into public.listings (user_id, category_id, title, price) values (1, 1, 'own', 1)"
+                )
+            blocker.rollback()
+            assert proc.wait(timeout=60) == 0, proc.stderr.read()
+
+
+def _kwargs(settings: PgSettings) -> dict:
+    return {
+        "host": settings.host,
+        "port": settings.port,
+        "user": settings.user,
+        "dbname": settings.dbname,
+        "password": settings.password,
+    }
