@@ -58,8 +58,14 @@ def _rejection_lines(result: LoadResult) -> list[str]:
 
 
 def _abandon(indices: Indices, name: str, keep_failed: bool, reason: str, err: TextIO) -> None:
-    """Best effort after a failed run: delete the new index, or mark it failed and block writes."""
+    """Best effort after a failed run: delete the new index, or mark it failed and block writes.
+
+    Never when the alias points at it (a move whose answer was lost may still have applied):
+    deleting it would delete the alias with it."""
     try:
+        if name in indices.alias_holders():
+            print(f"reindex: {name} holds alias {indices.alias} after all; left in place", file=err)
+            return
         if keep_failed:
             indices.mark(name, "failed", reason=reason)
             indices.block_writes(name)

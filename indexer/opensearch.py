@@ -412,7 +412,13 @@ class Indices:
             except OpenSearchError as exc:
                 if exc.status is not None and exc.status not in (429, 500, 502, 503, 504):
                     raise
-                now = self.alias_holders()
+                try:
+                    now = self.alias_holders()
+                except OpenSearchError:
+                    raise OpenSearchError(
+                        f"moving alias {self.alias} to {to} failed without a clear answer ({exc}) and the alias "
+                        "could not be read back: it may or may not have moved; check with `python -m indexer status`"
+                    ) from None
                 if now == [to]:
                     return previous  # the call applied; its answer was lost
                 if sorted(now) != sorted(previous) or attempt >= self.policy.max_retries:

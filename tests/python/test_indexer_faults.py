@@ -254,3 +254,21 @@ def test_opensearch_sh_keeps_url_credentials_out_of_messages_and_argv(opensearch
     assert "up: configured cluster http://***@127.0.0.1" in done.stdout
     assert "s3" not in done.stdout + done.stderr and "cr@t" not in done.stdout + done.stderr
     assert broken.returncode == 1 and "line break" in broken.stderr
+
+
+def test_an_alias_move_whose_answer_is_lost_never_deletes_the_aliased_index(
+    idx_env, alias, client, opensearch_url, served
+):
+    unreadable = Rule("GET", r"/_alias/", 503, times=0)
+
+    def lose_reads(method: str, path: str) -> None:
+        unreadable.times = None  # from now on the alias cannot be read back
+
+    rules = [Rule("POST", r"^/_aliases", lose_reads, then=504), unreadable]
+    with FaultProxy(opensearch_url, rules) as proxy:
+        run = via(idx_env, proxy, "reindex", "--alias", alias, "--max-retries", "1", *FAST)
+
+    assert_one_line_failure(run, 2, "may or may not have moved", "status")
+    [now] = alias_targets(client, alias)
+    assert now != served  # the move applied: its answer was lost
+    assert now in managed_indices(client, alias)  # and the index it points at was not deleted

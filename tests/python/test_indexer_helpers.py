@@ -253,6 +253,7 @@ class Rule:
     retry_after: str | None = None
     hits: int = 0
     after: int = 0  # let this many matching requests through first
+    then: int | None = None  # forward, then answer with this status instead of the real answer
 
     def matches(self, method: str, path: str) -> bool:
         return bool(re.fullmatch(self.method, method) and re.search(self.path, path))
@@ -297,6 +298,9 @@ class FaultProxy:
                 if callable(action):
                     action(self.command, self.path)
                 status, payload, ctype = proxy._forward(self.command, self.path, body, self.headers)
+                if rule is not None and rule.then is not None:
+                    error = {"error": {"type": "injected", "reason": "answer lost"}, "status": rule.then}
+                    status, payload, ctype = rule.then, json.dumps(error).encode(), "application/json"
                 if action == "drop_item":
                     data = json.loads(payload)
                     data["items"] = data["items"][:-1]
