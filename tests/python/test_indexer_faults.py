@@ -272,3 +272,25 @@ def test_an_alias_move_whose_answer_is_lost_never_deletes_the_aliased_index(
     [now] = alias_targets(client, alias)
     assert now != served  # the move applied: its answer was lost
     assert now in managed_indices(client, alias)  # and the index it points at was not deleted
+
+
+def test_sigterm_during_validation_exits_130_and_deletes_the_index(idx_env, alias, client, opensearch_url, served):
+    slow_search = Rule("(GET|POST)", rf"/{alias}_\d{{8}}t\d{{6}}z/_search", "delay:3", times=None)
+    with FaultProxy(opensearch_url, [slow_search]) as proxy:
+        run = Background({**idx_env, "OPENSEARCH_URL": proxy.url}, "reindex", "--alias", alias, *FAST)
+        try:
+            deadline = time.monotonic() + 60
+            while not slow_search.hits:
+                assert time.monotonic() < deadline and run.proc.poll() is None, run.err
+                time.sleep(0.05)
+            signalled = time.monotonic()
+            os.kill(run.proc.pid, signal.SIGTERM)
+            done = run.finish(30)
+            seconds = time.monotonic() - signalled
+        finally:
+            run.kill()
+
+    assert done.code == 130, done.err
+    assert seconds < 6, seconds
+    assert "interrupted" in done.last_line and "Traceback" not in done.err
+    assert_untouched(client, alias, served)
