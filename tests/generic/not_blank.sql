@@ -1,8 +1,8 @@
 {% test not_blank(model, column_name) %}
-{#- Fails for every row whose text column is NULL, empty or only whitespace. -#}
+{#- Fails for every row whose text column is NULL, empty or only whitespace (Unicode spaces included). -#}
 
 select {{ column_name }}
 from {{ model }}
-where coalesce({{ column_name }}, '') !~ '[^[:space:]]'
+where {{ is_blank(column_name) }}
 
 {% endtest %}

@@ -406,3 +406,60 @@ def _kwargs(settings: PgSettings) -> dict:
         "dbname": settings.dbname,
         "password": settings.password,
     }
+
+
+def test_publish_whose_connection_is_killed_fails_in_one_line_and_changes_nothing(run_dbt):
+    with scratch_database("terminated") as db:
+        load_monolith(db, c2c=30, b2c=10, dirty=False)
+        build(run_dbt, db)
+        publish(db)
+        execute(db, "update monolith.c2c_listings set title = 'changed before the cut' where id < 10")
+        build(run_dbt, db)
+        digest = table_digest(db)
+        with db.connect() as blocker:
+            blocker.execute("select * from public.listings where id = 3 for update")
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "migration", "publish", "--lock-timeout", "60s"],
+                cwd=ROOT, env={**os.environ, **pg_env(db)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            )  # fmt: skip
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and not scalar(
+                db,
+                "select count(*) from pg_stat_activity where application_name = 'listings-migration publish'"
+                " and wait_event_type = 'Lock'",
+            ):
+                time.sleep(0.1)
+            terminated = scalar(
+                db,
+                "select count(pg_terminate_backend(pid)) from pg_stat_activity"
+                " where application_name = 'listings-migration publish'",
+            )
+            _, stderr = proc.communicate(timeout=30)
+            blocker.rollback()
+        assert terminated == 1
+        assert proc.returncode == 2
+        assert len(stderr.strip().splitlines()) == 1, stderr
+        assert table_digest(db) == digest
+
+
+def test_a_monolith_in_another_time_zone_lands_as_the_right_instants(run_dbt):
+    with scratch_database("belgrade") as db:
+        load_monolith(db, c2c=10, b2c=5, dirty=False)
+        execute(
+            db,
+            "update monolith.c2c_listings set created_at = '2025-07-01 12:00:00', updated_at = '2025-01-15 12:00:00'"
+            " where id = 2",
+        )
+        belgrade = {"MONOLITH_TIME_ZONE": "Europe/Belgrade"}
+        build(run_dbt, db, env=belgrade)
+        publish(db, env=belgrade)
+        with db.connect(autocommit=True) as conn:
+            created, updated = conn.execute(
+                "select created_at = '2025-07-01 10:00:00+00', updated_at = '2025-01-15 11:00:00+00'"
+                " from public.listings where id = 2"
+            ).fetchone()
+            document = conn.execute(
+                "select document ->> 'created_at' from public_search.listing_search_documents where id = 2"
+            ).fetchone()[0]
+        assert created and updated
+        assert document == "2025-07-01T10:00:00.000000Z"
