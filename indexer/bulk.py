@@ -64,7 +64,17 @@ def with_hash(doc: bytes) -> bytes:
 
 
 def ndjson(rows: list[Row]) -> bytes:
-    """The _bulk body for rows: an action line with _id, then the document bytes (plus its hash)."""
+    """The _bulk body for rows: an action line with _id, then the document bytes (plus its hash).
+
+    Rows of three, (id, document, version), are written with that external version
+    (`external_gte`, see sync.py): a stale write can never overwrite newer data."""
+    if rows and len(rows[0]) > 2:
+        return b"".join(
+            [
+                b'{"index":{"_id":"%d","version":%d,"version_type":"external_gte"}}\n%b\n' % (i, v, with_hash(doc))
+                for i, doc, v in rows
+            ]
+        )
     return b"".join([b'{"index":{"_id":"%d"}}\n%b\n' % (listing_id, with_hash(doc)) for listing_id, doc in rows])
 
 

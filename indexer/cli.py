@@ -1,4 +1,4 @@
-"""Command line: `python -m indexer reindex|validate|rollback|status|unlock [flags]`.
+"""Command line: `python -m indexer reindex|sync|validate|rollback|status|unlock [flags]`.
 
 Exit codes: 0 ok; 1 the data is wrong: validation mismatch, rejected documents, a source
 much smaller than the live index (shrink guard), nothing valid to roll back to; 2
@@ -19,7 +19,7 @@ from types import FrameType
 
 from migration.pg import ConfigError
 
-from . import commands
+from . import commands, sync
 from .config import DEFAULT_ALIAS, Config, load_config
 from .errors import IndexerError
 
@@ -151,6 +151,19 @@ def build_parser() -> argparse.ArgumentParser:
     rollback.add_argument("--to", metavar="INDEX", help="roll back to this (complete, validated) index instead")
     _lock_flags(rollback)
 
+    sync_parser = sub.add_parser(
+        "sync",
+        parents=[common],
+        help="apply what the publish ledger says changed since the last sync to the live alias",
+        description="Upsert the listings the publish ledger says changed since the checkpoint, delete those "
+        "without a document, in (version, listing_id) order, with versioned writes (a stale write never "
+        "overwrites newer data); the checkpoint advances after each acknowledged batch. Holds the alias's lock: "
+        "a second sync exits at once (2) naming the holder. No checkpoint and an index that does not record its "
+        "publish run: exit 2, reindex first. Rejected documents: exit 1.",
+    )
+    sync_parser.add_argument("--batch-docs", type=int, metavar="N", help="changes per bulk request (default 2000)")
+    _lock_flags(sync_parser)
+
     sub.add_parser("status", parents=[common], help="alias, lock, indices and counts")
 
     unlock = sub.add_parser(
@@ -228,6 +241,9 @@ def run(args: argparse.Namespace, config: Config) -> None:
     elif args.command == "rollback":
         with _sigterm_as_interrupt():
             commands.rollback(config, to=args.to)
+    elif args.command == "sync":
+        with _sigterm_as_interrupt():
+            sync.sync(config)
     elif args.command == "unlock":
         commands.unlock(config, force=args.force)
     else:

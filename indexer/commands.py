@@ -24,6 +24,7 @@ from typing import TextIO
 
 from opensearchpy import OpenSearch
 
+from . import sync as index_sync
 from .bulk import BulkLoader, LoadResult, batched
 from .config import Config
 from .errors import DataError, IndexerError, OpenSearchError
@@ -154,6 +155,8 @@ def _reindex_locked(config: Config, client: OpenSearch, indices: Indices, lock, 
     with Snapshot(config.pg, config.schema) as snapshot:
         snapshot.check_view()
         counts = snapshot.counts()
+        # the last publish run this snapshot sees: recorded in _meta, the catch-up sync starts there
+        published_run = index_sync.published_run(snapshot.conn, config.schema)
         holders = indices.alias_holders()
         _shrink_guard(indices, config, counts.listings, holders)
         shards = config.shards or max(1, math.ceil(counts.listings / DOCS_PER_SHARD))
@@ -170,6 +173,7 @@ def _reindex_locked(config: Config, client: OpenSearch, indices: Indices, lock, 
             pid=os.getpid(),
             source=f"{config.pg.describe()} schema {config.schema}",
             replicas=replicas,
+            published_run=published_run,
         )
         print(
             f"reindex: {counts.listings:,} listings -> {name} ({shards} shard(s), {replica_note})",
@@ -190,7 +194,8 @@ def _reindex_locked(config: Config, client: OpenSearch, indices: Indices, lock, 
                 write_alias=load_alias(name),
             )
             lock.on_lost(loader.abort)
-            rows = snapshot.documents(fetch_rows=min(config.batch_docs, 5000))
+            # (id, document, version): every write carries the ledger's version (sync.py)
+            rows = index_sync.versioned_documents(snapshot, fetch_rows=min(config.batch_docs, 5000))
             with progress.ticking():
                 result = loader.load(batched(rows, config.batch_docs, config.batch_bytes))
             load_seconds = time.monotonic() - started
@@ -226,6 +231,7 @@ def _reindex_locked(config: Config, client: OpenSearch, indices: Indices, lock, 
                 _abandon(cleanup, name, False, reason, err)
             raise
     pruned = indices.prune(name, previous, config.keep)
+    caught_up = index_sync.catch_up(config, client, indices, lock, name, published_run, err)
     seconds = time.monotonic() - started
     moved_from = f" (was on {', '.join(previous)})" if previous else " (new alias)"
     print(
@@ -240,6 +246,7 @@ def _reindex_locked(config: Config, client: OpenSearch, indices: Indices, lock, 
                 f"  retries    {result.retried_requests} requests, {result.retried_items} items",
                 f"  alias      {config.alias} -> {name}, moved{moved_from}",
                 f"  pruned     {', '.join(pruned) if pruned else 'nothing'}",
+                f"  sync       {caught_up}",
             ]
         ),
         file=out,
@@ -318,6 +325,7 @@ def rollback(config: Config, to: str | None = None, out: TextIO | None = None, e
         try:
             lock.check()
             indices.move_alias(target, expected=[current])
+            index_sync.reset_for(config, target, infos[target].meta.get("published_run"), err)
         except BaseException:
             try:
                 if _quick(indices).alias_holders() == [current]:

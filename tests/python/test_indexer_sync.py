@@ -1,0 +1,353 @@
+"""`python -m indexer sync` and versioned writes, against the real PostgreSQL and OpenSearch.
+
+One module database (generated monolith, `dbt build`, `publish`) shared by the tests in
+order: each test has its own alias (and so its own checkpoint row), reindexes first and
+asserts against the tables as they are then, so the monolith changes one test makes are
+only a starting point for the next. The indexer runs as a subprocess, as a timer would.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from collections.abc import Iterator
+
+import pytest
+import test_indexer_helpers as helpers
+from conftest import build, load_monolith, pg_env, publish, scratch_database
+from opensearchpy import OpenSearch
+from test_indexer_helpers import Background, FaultProxy, alias_targets, index_meta, indexer, slow_bulks
+
+from indexer.config import load_config
+from indexer.lock import LOCK_INDEX
+from indexer.opensearch import make_client
+from indexer.retry import RetryPolicy
+from indexer.sync import Change, Rejected, Writer
+from migration.pg import PgSettings
+
+VIEW = "public_search.listing_search_documents"
+LEDGER = "public_migration.published_listings"
+CHECKPOINTS = "public_migration.index_sync_checkpoints"
+RUNS = "public_migration.index_sync_runs"
+
+
+@pytest.fixture(scope="module")
+def sync_db(run_dbt) -> Iterator[PgSettings]:
+    with scratch_database("sync") as settings:
+        load_monolith(settings, c2c=300, b2c=100)
+        build(run_dbt, settings)
+        publish(settings)
+        yield settings
+
+
+def _env(settings: PgSettings, opensearch_url: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENSEARCH_", "LISTINGS_", "MONOLITH_"))}
+    return {**env, **pg_env(settings), "OPENSEARCH_URL": opensearch_url, "LISTINGS_SCHEMA": "public", "PGTZ": "UTC"}
+
+
+@pytest.fixture
+def env(sync_db: PgSettings, opensearch_url: str) -> dict[str, str]:
+    return _env(sync_db, opensearch_url)
+
+
+@pytest.fixture
+def client(opensearch_url: str) -> Iterator[OpenSearch]:
+    client = OpenSearch(hosts=[opensearch_url], timeout=60)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def alias(opensearch_alias: str, client: OpenSearch) -> Iterator[str]:
+    yield opensearch_alias
+    client.delete(index=LOCK_INDEX, id=opensearch_alias, ignore=[404], refresh=True)
+
+
+def execute(settings: PgSettings, *statements: str) -> None:
+    with settings.connect(autocommit=True) as conn:
+        for statement in statements:
+            conn.execute(statement)
+
+
+def rows(settings: PgSettings, query: str, params: tuple = ()) -> list[tuple]:
+    with settings.connect(autocommit=True) as conn:
+        return conn.execute(query, params).fetchall()
+
+
+def scalar(settings: PgSettings, query: str, params: tuple = ()) -> object:
+    return rows(settings, query, params)[0][0]
+
+
+def db_documents(settings: PgSettings) -> dict[int, dict]:
+    return {i: json.loads(d) for i, d in rows(settings, f"select id, document::text from {VIEW}")}
+
+
+def versions(settings: PgSettings) -> dict[int, int]:
+    """The external version every document must carry: the ledger's, 0 for the service's own."""
+    found = rows(
+        settings, f"select d.id, coalesce(p.version, 0) from {VIEW} d left join {LEDGER} p on p.listing_id = d.id"
+    )
+    return dict(found)
+
+
+def index_documents(client: OpenSearch, alias: str) -> dict[int, tuple[int, dict]]:
+    """id -> (_version, _source without the hash) of every document the alias serves."""
+    client.indices.refresh(index=alias)
+    found = client.search(index=alias, body={"size": 10000, "version": True, "query": {"match_all": {}}})
+    result = {}
+    for hit in found["hits"]["hits"]:
+        source = hit["_source"]
+        source.pop("document_md5", None)
+        result[int(hit["_id"])] = (hit["_version"], source)
+    return result
+
+
+def assert_alias_equals_tables(client: OpenSearch, alias: str, settings: PgSettings) -> None:
+    indexed = index_documents(client, alias)
+    expected = db_documents(settings)
+    assert sorted(indexed) == sorted(expected)
+    differing = [i for i, doc in expected.items() if indexed[i][1] != doc]
+    assert not differing, differing[:5]
+    want = versions(settings)
+    wrong = {i: (indexed[i][0], v) for i, v in want.items() if indexed[i][0] != v}
+    assert not wrong, list(wrong.items())[:5]
+
+
+def checkpoint(settings: PgSettings, alias: str) -> tuple:
+    return rows(settings, f"select index_name, run_id, last_listing_id from {CHECKPOINTS} where alias = %s", (alias,))[
+        0
+    ]
+
+
+def reindex(env: dict[str, str], alias: str, *extra: str) -> helpers.Run:
+    run = indexer(env, "reindex", "--alias", alias, "--sample", "50", "--quiet", *extra)
+    assert run.code == 0, run.out + run.err
+    return run
+
+
+def line_of(out: str, key: str) -> str:
+    return next(line for line in out.splitlines() if line.strip().startswith(key))
+
+
+def test_sync_applies_exactly_what_publish_changed_then_nothing(sync_db, env, alias, client, run_dbt):
+    run = reindex(env, alias)
+    [index] = alias_targets(client, alias)
+    assert "checkpoint written" in run.out
+    last_run = scalar(sync_db, "select max(run_id) from public_migration.publish_runs")
+    assert index_meta(client, index)["published_run"] == last_run
+    assert checkpoint(sync_db, alias) == (index, last_run, None)
+    assert_alias_equals_tables(client, alias, sync_db)  # reindex wrote the ledger's versions
+
+    execute(
+        sync_db,
+        "update monolith.c2c_listings set title = 'changed by sync test' where id in (3, 4)",
+        "delete from monolith.c2c_images where listing_id = 7",
+        "delete from monolith.c2c_listings where id = 7",
+        "insert into monolith.c2c_listings (id, user_id, category_id, title, price, created_at)"
+        " values (100001, 1, 1, 'added while live', 10, '2025-01-01')",
+        "update monolith.b2c_product_images set image_url = 'https://changed/sync-1.jpg'"
+        " where id = (select min(id) from monolith.b2c_product_images)",
+    )
+    build(run_dbt, sync_db)
+    publish(sync_db)
+    changed = scalar(sync_db, f"select count(*) from {LEDGER} where version = (select max(version) from {LEDGER})")
+    assert changed >= 5  # 2 updated, 1 deleted, 1 inserted, 1 with a changed image
+
+    first = indexer(env, "sync", "--alias", alias)
+    assert first.code == 0, first.out + first.err
+    assert "sync: OK" in first.out
+    assert line_of(first.out, "deleted").split()[1] == "1"
+    assert int(line_of(first.out, "upserted").split()[1]) == changed - 1
+    assert client.count(index=alias, body={"query": {"term": {"id": 7}}})["count"] == 0  # visible at once
+    assert client.get(index=alias, id=100001)["_source"]["title"] == "added while live"
+    assert_alias_equals_tables(client, alias, sync_db)
+    validate = indexer(env, "validate", "--alias", alias)
+    assert validate.code == 0, validate.out + validate.err
+    assert checkpoint(sync_db, alias) == (index, last_run + 1, None)
+
+    seq_before = client.indices.stats(index=index)["_all"]["primaries"]["indexing"]["index_total"]
+    second = indexer(env, "sync", "--alias", alias)
+    assert second.code == 0, second.out + second.err
+    for key in ("upserted", "deleted", "skipped"):
+        assert line_of(second.out, key).split()[1] == "0"
+    assert line_of(second.out, "batches").split()[1] == "0,"
+    assert client.indices.stats(index=index)["_all"]["primaries"]["indexing"]["index_total"] == seq_before
+    runs = rows(sync_db, f"select command, status, upserted, deleted from {RUNS} where alias = %s order by 1", (alias,))
+    assert runs == [("reindex catch-up", "ok", 0, 0), ("sync", "ok", changed - 1, 1), ("sync", "ok", 0, 0)]
+
+
+def test_sync_killed_midway_resumes_without_skipping_and_a_second_sync_is_refused(
+    sync_db, env, alias, client, run_dbt, opensearch_url
+):
+    reindex(env, alias)
+    [index] = alias_targets(client, alias)
+    execute(sync_db, "update monolith.c2c_listings set title = title || ' (edited)' where id between 10 and 250")
+    build(run_dbt, sync_db)
+    publish(sync_db, "--allow-large-change")
+    target = scalar(sync_db, "select max(run_id) from public_migration.publish_runs")
+    changed = dict(rows(sync_db, f"select listing_id, version from {LEDGER} where version = %s", (target,)))
+    assert len(changed) > 200
+
+    with FaultProxy(opensearch_url, [slow_bulks(0.25)]) as proxy:
+        slow = Background({**env, "OPENSEARCH_URL": proxy.url}, "sync", "--alias", alias, "--batch-docs", "10")
+        try:
+            slow.wait_for(rf"sync: run {target} listing \d+:.* 20 upserted")
+            refused = indexer(env, "sync", "--alias", alias)
+            slow.wait_for(rf"sync: run {target} listing \d+:.* 40 upserted")
+            slow.proc.send_signal(signal.SIGKILL)
+            slow.finish()
+        finally:
+            slow.kill()
+    assert refused.code == 2 and refused.seconds < 15, refused.err
+    assert "locked by `sync`" in refused.err and len(refused.err.strip().splitlines()) == 1
+
+    name, run_id, last_id = checkpoint(sync_db, alias)
+    assert (name, run_id) == (index, target) and last_id is not None
+    assert last_id < max(changed)  # stopped midway
+    # everything up to the checkpoint is in the index: nothing skipped
+    indexed = index_documents(client, alias)
+    expected = db_documents(sync_db)
+    done = [i for i in changed if i <= last_id]
+    assert len(done) >= 40
+    assert all(indexed[i] == (target, expected[i]) for i in done)
+    assert any(indexed[i][1] != expected[i] for i in changed if i > last_id)  # the rest was not
+
+    resumed = indexer(env, "sync", "--alias", alias)
+    assert resumed.code == 0, resumed.out + resumed.err
+    assert f"from       run {target} listing {last_id} (checkpoint)" in resumed.out
+    upserted = int(line_of(resumed.out, "upserted").split()[1])
+    # only what the checkpoint had not passed (the kill came between batches or mid-batch: at most one re-sent)
+    assert len([i for i in changed if i > last_id]) == upserted
+    assert_alias_equals_tables(client, alias, sync_db)
+    statuses = rows(sync_db, f"select status from {RUNS} where alias = %s and command = 'sync' order by 1", (alias,))
+    assert statuses == [("killed",), ("ok",)]
+    validate = indexer(env, "validate", "--alias", alias)
+    assert validate.code == 0, validate.out + validate.err
+
+
+def test_a_stale_or_replayed_write_never_overwrites_newer_data(sync_db, env, alias, client, opensearch_url):
+    reindex(env, alias)
+    newest, version = rows(sync_db, f"select listing_id, version from {LEDGER} where deleted_run is null"
+                           " order by version desc, listing_id limit 1")[0]  # fmt: skip
+    current = client.get(index=alias, id=newest)
+    assert current["_version"] == version
+
+    # a late writer (e.g. a sync frozen since an older run) sends the older state and an older delete
+    config = load_config({**env, "OPENSEARCH_URL": opensearch_url})
+    writer = Writer(make_client(config.opensearch), config, RetryPolicy(max_retries=1), alias)
+    source = {k: v for k, v in current["_source"].items() if k != "document_md5"}  # the writer adds it
+    stale = json.dumps({**source, "title": "stale"}).encode()
+    rejected = Rejected()
+    counts = writer.send([Change(newest, version - 1, stale), Change(newest, version - 1, None)], rejected)
+    assert (counts.skipped, counts.upserted, counts.deleted, rejected.total) == (2, 0, 0, 0)
+    after = client.get(index=alias, id=newest)
+    assert after["_version"] == version and after["_source"] == current["_source"]
+
+    # a replay of everything: the checkpoint rewound to before the first publish
+    execute(sync_db, f"update {CHECKPOINTS} set run_id = 0, last_listing_id = null where alias = '{alias}'")
+    replay = indexer(env, "sync", "--alias", alias)
+    assert replay.code == 0, replay.out + replay.err
+    assert_alias_equals_tables(client, alias, sync_db)
+    validate = indexer(env, "validate", "--alias", alias)
+    assert validate.code == 0, validate.out + validate.err
+
+
+def test_changes_published_while_a_reindex_runs_are_in_the_index_when_it_returns(
+    sync_db, env, alias, client, run_dbt, opensearch_url
+):
+    reindex(env, alias)  # a live alias before, so the catch-up applies to a moved alias
+    execute(
+        sync_db,
+        "update monolith.c2c_listings set title = 'published during the reindex' where id in (20, 21, 22)",
+        "delete from monolith.c2c_images where listing_id = 23",
+        "delete from monolith.c2c_listings where id = 23",
+    )
+    build(run_dbt, sync_db)  # staged now, published while the reindex loads
+    before = scalar(sync_db, "select max(run_id) from public_migration.publish_runs")
+    with FaultProxy(opensearch_url, [slow_bulks(0.3)]) as proxy:
+        slow = Background(
+            {**env, "OPENSEARCH_URL": proxy.url},
+            "reindex", "--alias", alias, "--batch-docs", "25", "--senders", "1", "--sample", "50",
+        )  # fmt: skip
+        try:
+            slow.wait_for(r"\d+ listings -> ")
+            time.sleep(0.5)
+            publish(sync_db)
+            assert proxy.requests("POST", "_bulk") and slow.proc.poll() is None  # still loading
+            done = slow.finish()
+        finally:
+            slow.kill()
+    assert done.code == 0, done.out + done.err
+    assert f"caught up from publish run {before} to {before + 1}" in done.out
+    [index] = alias_targets(client, alias)
+    assert index_meta(client, index)["published_run"] == before
+    assert client.get(index=alias, id=20)["_source"]["title"] == "published during the reindex"
+    assert client.count(index=alias, body={"query": {"term": {"id": 23}}})["count"] == 0
+    assert_alias_equals_tables(client, alias, sync_db)
+    assert checkpoint(sync_db, alias) == (index, before + 1, None)
+
+
+def test_sync_without_a_reindex_refuses_in_one_line(env, alias):
+    run = indexer(env, "sync", "--alias", alias)
+    assert run.code == 2
+    assert len(run.err.strip().splitlines()) == 1
+    assert "reindex" in run.err and "Traceback" not in run.err
+
+
+def test_rollback_resets_the_checkpoint_and_the_next_sync_catches_the_older_index_up(sync_db, env, alias, client):
+    reindex(env, alias)
+    reindex(env, alias)
+    older, current = sorted(client.indices.get(index=f"{alias}_*"))
+    assert alias_targets(client, alias) == [current]
+    rolled = indexer(env, "rollback", "--alias", alias)
+    assert rolled.code == 0, rolled.out + rolled.err
+    assert checkpoint(sync_db, alias) == (older, index_meta(client, older)["published_run"], None)
+    run = indexer(env, "sync", "--alias", alias)
+    assert run.code == 0, run.out + run.err
+    assert_alias_equals_tables(client, alias, sync_db)
+
+
+def test_belgrade_wall_clock_times_land_as_utc_instants(run_dbt, opensearch_url, opensearch_alias, client):
+    belgrade = {"MONOLITH_TIME_ZONE": "Europe/Belgrade"}
+    with scratch_database("syncbelgrade") as db:
+        load_monolith(db, c2c=20, b2c=5, dirty=False)
+        build(run_dbt, db, env=belgrade)
+        publish(db, env=belgrade)
+        env = {**_env(db, opensearch_url), **belgrade}
+        try:
+            reindex(env, opensearch_alias)
+            execute(
+                db,
+                "update monolith.c2c_listings set created_at = '2025-07-01 12:00:00' where id = 2",
+                "insert into monolith.c2c_listings (id, user_id, category_id, title, price, created_at)"
+                " values (100002, 1, 1, 'summer time', 10, '2025-07-01 12:00:00')",
+            )
+            build(run_dbt, db, env=belgrade)
+            publish(db, env=belgrade)
+            run = indexer(env, "sync", "--alias", opensearch_alias)
+            assert run.code == 0, run.out + run.err
+            for listing_id in (2, 100002):
+                document = client.get(index=opensearch_alias, id=listing_id)["_source"]
+                assert document["created_at"] == "2025-07-01T10:00:00.000000Z"
+            again = reindex(env, opensearch_alias)
+            assert "reindex: OK" in again.out
+            assert client.get(index=opensearch_alias, id=2)["_source"]["created_at"] == "2025-07-01T10:00:00.000000Z"
+        finally:
+            client.delete(index=LOCK_INDEX, id=opensearch_alias, ignore=[404], refresh=True)
+
+
+def test_reindex_without_a_publish_ledger_still_works(opensearch_url, opensearch_alias, client):
+    """A documents view with no `<schema>_migration` (no dbt build here): versions 0, no checkpoint."""
+    with scratch_database("syncnoledger") as db:
+        helpers.synthetic_documents(db, 50)
+        env = _env(db, opensearch_url)
+        try:
+            run = reindex(env, opensearch_alias)
+            assert "no publish ledger" in run.out
+            assert {v for v, _ in index_documents(client, opensearch_alias).values()} == {0}
+            refused = indexer(env, "sync", "--alias", opensearch_alias)
+            assert refused.code == 2 and len(refused.err.strip().splitlines()) == 1, refused.err
+        finally:
+            client.delete(index=LOCK_INDEX, id=opensearch_alias, ignore=[404], refresh=True)
