@@ -77,7 +77,13 @@ def _lock_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def _sample_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--sample", type=int, metavar="N", help="documents compared field by field (default 200)")
+    parser.add_argument(
+        "--sample",
+        type=int,
+        metavar="N",
+        help="documents also compared field by field (default 200, at most 10,000); every document is "
+        "compared by its content hash in any case",
+    )
     parser.add_argument("--seed", type=int, help="seed of the sample (default: random, printed)")
 
 
