@@ -156,3 +156,21 @@ def test_a_run_whose_lock_is_taken_over_stops_without_touching_the_alias(idx_env
     assert building not in managed_indices(client, alias)
     # Its lock is not ours to release: still the other holder's.
     assert client.get(index=LOCK_INDEX, id=alias)["_source"]["host"] == "other.example"
+
+
+def test_the_lease_is_renewed_while_the_holder_runs(idx_env, alias, client, opensearch_url):
+    with FaultProxy(opensearch_url, [slow_bulks(0.4)]) as proxy:
+        first = _slow(idx_env, proxy, alias, "--lock-lease", "2")
+        try:
+            first.wait_for(rf"-> {alias}_")
+            time.sleep(4)  # twice the lease: only renewals keep the lock alive
+            held = client.get(index=LOCK_INDEX, id=alias)["_source"]
+            read_at_ms = time.time() * 1000
+            second = indexer(idx_env, "reindex", "--alias", alias)
+            done = first.finish()
+        finally:
+            first.kill()
+
+    assert held["pid"] == first.proc.pid and held["expires_at_ms"] > read_at_ms  # renewed: not expired
+    assert second.code == 2 and f"pid {first.proc.pid}" in second.err, second.err
+    assert done.code == 0, done.err
