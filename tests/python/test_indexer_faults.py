@@ -215,7 +215,9 @@ def test_sigterm_exits_130_within_seconds_and_deletes_the_unfinished_index(
         )
         try:
             building = run.wait_for(rf"-> ({alias}_\w+)").group(1)
+            deadline = time.monotonic() + 60
             while not proxy.requests("POST", r"/_bulk"):
+                assert time.monotonic() < deadline and run.proc.poll() is None, run.err
                 time.sleep(0.05)
             time.sleep(0.3)  # bulk requests in flight
             signalled = time.monotonic()
