@@ -12,7 +12,9 @@ Every write carries an external version, `version_type=external_gte`: the ledger
 `version` (0 for the service's own listings, which are not in the ledger). A replayed
 write (same version) rewrites the same state; an older one is refused by OpenSearch
 with 409, counted as `skipped`: a stale or late write can never overwrite newer data.
-Deletes are versioned too (their tombstone lasts `index.gc_deletes`, 60 s by default).
+Deletes are versioned too; their tombstone lasts `index.gc_deletes`, which sync sets to
+GC_DELETES (a day) on the index when its checkpoint starts there (OpenSearch's default is
+60 s, after which an older write would re-create a deleted document).
 
 The checkpoint lives with the data, `<schema>_migration.index_sync_checkpoints` (one
 row per alias: the index it is for, and the position `(run_id, last_listing_id)`, all
@@ -62,6 +64,10 @@ SERVICE_VERSION = 0  # the version of a listing the service wrote itself (not in
 MAX_ID = 2**63 - 1
 FILTER_PATH = "errors,items.*._id,items.*.status,items.*.result,items.*.error.type,items.*.error.reason"
 REJECTION_SAMPLE = 20
+# How long OpenSearch keeps the version of a deleted document (index.gc_deletes, default 60 s):
+# a write older than a delete is refused (409) only while its tombstone lasts, so sync keeps
+# them a day on the indices it writes to: a stale write later than that would re-create it.
+GC_DELETES = "1d"
 
 
 class NoCheckpoint(IndexerError):
@@ -439,6 +445,15 @@ class Writer:
 # --- the sync ------------------------------------------------------------------------------------
 
 
+def keep_tombstones(indices: Indices, index: str) -> None:
+    """index.gc_deletes = GC_DELETES on `index` (once, when the checkpoint starts on it)."""
+    indices._call(
+        f"set index.gc_deletes of {index}",
+        lambda: indices.client.indices.put_settings(index=index, body={"index": {"gc_deletes": GC_DELETES}}),
+        index=index,
+    )
+
+
 def _changes(snapshot: Snapshot, start: Position, to_run: int, batch: int) -> Iterator[list[Change]]:
     """The ledger's changes after `start` up to `to_run`, in (version, listing_id) order, with their
     documents (None: delete), in batches: all from the one snapshot."""
@@ -519,6 +534,7 @@ def run_sync(
         origin = "checkpoint"
         if start_over is not None:
             store.reset(config.alias, *start_over)
+            keep_tombstones(indices, index)
             origin = "the new index's snapshot"
         checkpoint = store.read(config.alias)
         if checkpoint is None or checkpoint.index_name != index:
@@ -535,6 +551,7 @@ def run_sync(
                     f" built from; run `python -m indexer reindex --alias {config.alias}` first"
                 )
             store.reset(config.alias, index, Position(recorded))
+            keep_tombstones(indices, index)
             origin = (
                 f"{index}'s snapshot: no checkpoint yet"
                 if checkpoint is None

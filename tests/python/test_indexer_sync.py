@@ -138,6 +138,7 @@ def test_sync_applies_exactly_what_publish_changed_then_nothing(sync_db, env, al
     last_run = scalar(sync_db, "select max(run_id) from public_migration.publish_runs")
     assert index_meta(client, index)["published_run"] == last_run
     assert checkpoint(sync_db, alias) == (index, last_run, None)
+    assert client.indices.get_settings(index=index)[index]["settings"]["index"]["gc_deletes"] == "1d"
     assert_alias_equals_tables(client, alias, sync_db)  # reindex wrote the ledger's versions
 
     execute(
