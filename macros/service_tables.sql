@@ -86,7 +86,8 @@
         {%- endif -%}
         {%- if column.data_type == 'numeric' and column.precision is not none -%}
             {%- set limit = 10 ** (column.precision - column.scale) -%}
-            {%- do reasons.append("case when abs(round(" ~ adapter.quote(column.name) ~ "::numeric, " ~ column.scale ~ ")) >= "
+            {%- do reasons.append("case when " ~ adapter.quote(column.name) ~ "::numeric <> 'NaN' and abs(round("
+                ~ adapter.quote(column.name) ~ "::numeric, " ~ column.scale ~ ")) >= "
                 ~ limit ~ " then '" ~ label ~ ": does not fit " ~ column.type ~ "' end") -%}
         {%- endif -%}
         {%- if column.data_type in ('integer', 'smallint') -%}

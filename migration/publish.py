@@ -91,6 +91,7 @@ class Options:
     max_delete_share: float = 0.10
     max_update_share: float = 0.50
     lock_timeout: str = "5s"
+    timings: bool = False
 
 
 def _q(*names: str) -> sql.Identifier:
@@ -103,6 +104,15 @@ class Publisher:
         self.options = options
         self.out = out
         self.state = options.schema + "_migration"
+        self.timings: list[tuple[str, float, int]] = []
+
+    def timed(self, query: sql.Composable, params: tuple | dict = (), label: str | None = None) -> psycopg.Cursor:
+        """Execute, and keep how long it took and how many rows it touched (printed with --timings)."""
+        started = time.monotonic()
+        cursor = self.conn.execute(query, params)
+        text = label or " ".join(query.as_string(self.conn).split())
+        self.timings.append((text[:90], time.monotonic() - started, cursor.rowcount))
+        return cursor
 
     # -- helpers ----------------------------------------------------------------------
 
@@ -378,7 +388,7 @@ class Publisher:
             """,
         ]
         for statement in statements:
-            self.conn.execute(sql.SQL(statement).format(**fmt))
+            self.timed(sql.SQL(statement).format(**fmt))
         counts = self.plan.counts
         for action, n in self.conn.execute("select action, count(*) from diff_listings group by 1").fetchall():
             self._count(counts["listings"], action, n)
@@ -445,29 +455,29 @@ class Publisher:
             marks = [sql.SQL("{} = true").format(_q(soft))]
             if soft_time:
                 marks.append(sql.SQL("{} = now()").format(_q(soft_time)))
-            self.conn.execute(
+            self.timed(
                 sql.SQL(
                     "update {L} as t set {marks} from gone_listings as g where t.id = g.id and g.in_service"
                 ).format(L=L, marks=sql.SQL(", ").join(marks))
             )
         else:
-            self.conn.execute(
+            self.timed(
                 sql.SQL("delete from {L} as t using gone_listings as g where t.id = g.id and g.in_service").format(L=L)
             )
-        self.conn.execute(
+        self.timed(
             sql.SQL(
                 "delete from {I} as t using gone_images as g where t.id = g.id"
                 " and not exists (select from gone_listings as l where l.id = g.listing_id)"
             ).format(I=Img)
         )
         # Inserts: the service's foreign keys and insert triggers apply.
-        self.conn.execute(
+        self.timed(
             sql.SQL(
                 "insert into {L} ({cols}) select {scols} from {S} as s"
                 " inner join diff_listings as d on d.id = s.id where d.action = 'insert'"
             ).format(L=L, cols=cols("listings"), scols=cols("listings", "s"), S=self.staged("listings"))
         )
-        self.conn.execute(
+        self.timed(
             sql.SQL(
                 "insert into {T} ({cols}) select {scols} from {S} as s"
                 " inner join diff_locations as d on d.listing_id = s.listing_id where d.action = 'insert'"
@@ -476,7 +486,7 @@ class Publisher:
                 S=self.staged("listing_locations"),
             )
         )  # fmt: skip
-        self.conn.execute(
+        self.timed(
             sql.SQL(
                 "insert into {T} ({cols}) select {scols} from {S} as s"
                 " inner join diff_images as d on d.id = s.id where d.action = 'insert'"
@@ -493,19 +503,19 @@ class Publisher:
             if soft_time:
                 undelete.append(sql.SQL("{} = null").format(_q(soft_time)))
         listing_set = sql.SQL(", ").join([assignments("listings", ("id",)), *undelete])
-        self.conn.execute(
+        self.timed(
             sql.SQL(
                 "update {L} as t set {set} from {S} as s, diff_listings as d"
                 " where d.action = 'update' and s.id = d.id and t.id = s.id"
             ).format(L=L, set=listing_set, S=self.staged("listings"))
         )
-        self.conn.execute(
+        self.timed(
             sql.SQL(
                 "update {T} as t set {set} from {S} as s, diff_locations as d"
                 " where d.action = 'update' and s.listing_id = d.listing_id and t.listing_id = s.listing_id"
             ).format(T=Loc, set=assignments("listing_locations", ("listing_id",)), S=self.staged("listing_locations"))
         )
-        self.conn.execute(
+        self.timed(
             sql.SQL(
                 "update {T} as t set {set} from {S} as s, diff_images as d"
                 " where d.action = 'update' and s.id = d.id and t.id = s.id"
@@ -537,7 +547,7 @@ class Publisher:
         ]
         for table, diff, key, diff_key in checks:
             names = [n for n in c[table]]
-            differ = self.scalar(
+            differ = self.timed(
                 sql.SQL(
                     "select count(*) from {S} as s inner join {D} as d on d.{dk} = s.{k}"
                     " left join {T} as t on t.{k} = s.{k}"
@@ -546,7 +556,7 @@ class Publisher:
                     S=self.staged(table), D=_q(diff), dk=_q(diff_key), k=_q(key), T=self.service(table),
                     s=sql.SQL(", ").join(_q("s", n) for n in names), t=sql.SQL(", ").join(_q("t", n) for n in names),
                 )
-            )  # fmt: skip
+            ).fetchone()[0]  # fmt: skip
             if differ:
                 hint = (
                     "" if self.replica
@@ -611,9 +621,7 @@ class Publisher:
             """,
         ]
         for statement in statements:
-            self.conn.execute(
-                sql.SQL(statement).format(pl=pl, pi=pi, S=S, run=run, q=self.ledger("publish_quarantine"))
-            )
+            self.timed(sql.SQL(statement).format(pl=pl, pi=pi, S=S, run=run, q=self.ledger("publish_quarantine")))
 
     def advance_sequences(self) -> None:
         """Each id sequence past the largest id, so the service's next insert works. Only ever forward."""
@@ -724,6 +732,10 @@ def run(pg: PgSettings, options: Options, out: Callable[[str], None] = print) ->
         except Refused:
             conn.rollback()
             raise
+        finally:
+            if options.timings:
+                for label, seconds, rows in publisher.timings:
+                    print(f"publish: {seconds:8.2f} s {rows:>10,} rows  {label}", file=sys.stderr)
         if options.plan_only:
             conn.rollback()
             print_plan(plan, out, done=False)
@@ -755,6 +767,7 @@ def add_cli(subparsers: argparse._SubParsersAction) -> None:
         "--lock-timeout", default="5s", metavar="T", help="wait at most T for a lock on the service's tables (5s)"
     )
     parser.add_argument("--schema", help="dbt target schema (default $LISTINGS_SCHEMA or public)")
+    parser.add_argument("--timings", action="store_true", help="print each statement's time and rows on stderr")
     parser.set_defaults(handler=_main)
 
 
@@ -766,6 +779,7 @@ def _main(args: argparse.Namespace) -> int:
         max_delete_share=args.max_delete_share,
         max_update_share=args.max_update_share,
         lock_timeout=args.lock_timeout,
+        timings=args.timings,
     )
     try:
         return run(PgSettings.from_env(), options)

@@ -77,6 +77,8 @@ identified as (
                 then {{ listing_id('checked.source_type', 'checked.source_image_id') }}
         end as image_id
     from checked
+    -- a fence: the values the service's constraints read below are computed once
+    offset 0
 
 ),
 
