@@ -2,7 +2,8 @@
 # The main job end to end on a local default: the stand-in monolith with the
 # seed's example data (or --c2c N --b2c N [--dirty] for more) and the
 # microservice's stand-in schema (applied once; its tables are the service's),
-# dbt build, publish, the migration report, then reindex and validate OpenSearch.
+# dbt build, publish, the migration report, then reindex and validate OpenSearch,
+# and a catch-up: a change in the monolith, build, publish, sync, validate.
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 
@@ -35,6 +36,24 @@ python -m migration report
 
 say "OpenSearch: reindex (validates before moving the alias), then validate the live alias"
 python -m indexer reindex
+python -m indexer validate
+
+say "catch-up: the monolith changes while it is live (an edit, a new listing, a deletion)"
+python - <<'PY'
+from migration.pg import PgSettings
+with PgSettings.from_env().connect() as conn:
+    conn.execute("update monolith.c2c_listings set title = title || ' (edited live)', updated_at = now()"
+                 " where id = (select min(id) from monolith.c2c_listings)")
+    conn.execute("insert into monolith.c2c_listings (id, user_id, category_id, title, price, status, created_at)"
+                 " select max(id) + 1, 1, 1, 'Listed while the migration ran', 100, 'active', now()"
+                 " from monolith.c2c_listings")
+    doomed = "(select max(id) from monolith.c2c_listings where title not like 'Listed while%')"
+    conn.execute(f"delete from monolith.c2c_images where listing_id = {doomed}")
+    conn.execute(f"delete from monolith.c2c_listings where id = {doomed}")
+PY
+dbt build --quiet
+python -m migration publish
+python -m indexer sync
 python -m indexer validate
 
 say "lineage docs"
