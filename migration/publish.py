@@ -572,21 +572,24 @@ class Publisher:
         pl, pi = self.ledger("published_listings"), self.ledger("published_images")
         S = self.staged("listing_id_map")
         statements = [
-            # listings inserted or updated: (re)claimed, with their hashes and the new version
+            # the listings whose row, location or images this run wrote: their version is this run
+            """
+            create temp table touched_listings on commit drop as
+            select id from diff_listings where action in ('insert', 'update')
+            union select listing_id from diff_locations where action <> 'unchanged'
+            union select listing_id from diff_images where action in ('insert', 'update')
+            union select listing_id from gone_images
+            """,
             """
             insert into {pl} as p (listing_id, source_type, source_id, listing_uuid, source_status, listing_hash,
                 location_hash, version, first_run, deleted_run)
             select d.id, m.source_type, m.source_id, m.listing_uuid, m.source_status, d.listing_hash,
                 loc.location_hash, {run}, {run}, null
-            from diff_listings as d
+            from touched_listings as touched
+            inner join diff_listings as d on d.id = touched.id
             inner join {S} as m on m.listing_id = d.id
             left join diff_locations as loc on loc.listing_id = d.id
             where d.action in ('insert', 'update', 'unchanged')
-                and (d.action <> 'unchanged' or loc.action <> 'unchanged'
-                    or exists (
-                        select from diff_images as i where i.listing_id = d.id and i.action in ('insert', 'update')
-                    )
-                    or exists (select from gone_images as g where g.listing_id = d.id))
             on conflict (listing_id) do update set
                 listing_hash = excluded.listing_hash, location_hash = excluded.location_hash,
                 source_status = excluded.source_status, version = excluded.version, deleted_run = null
