@@ -221,6 +221,8 @@ def test_a_node_holding_a_copy_killed_during_validation(env, alias, client, clus
     def kill_a_copy(method: str, path: str) -> None:
         if not killed:
             index = path.split("/")[1]
+            # The lost copy is re-created at once on the third node (default: after 1 minute).
+            client.indices.put_settings(index=index, body={"index.unassigned.node_left.delayed_timeout": "0s"})
             killed.append(copies(client, index)["r"])
             cluster.kill(killed[0])
             time.sleep(1)
@@ -230,7 +232,7 @@ def test_a_node_holding_a_copy_killed_during_validation(env, alias, client, clus
         run = indexer(
             {**env, "OPENSEARCH_URL": proxy.url},
             "reindex", "--alias", alias, "--quiet", "--timeout", "15", "--max-retries", "4",
-            "--replica-timeout", "10", timeout=240,
+            "--replica-timeout", "60", timeout=240,
         )  # fmt: skip
     print(f"killed {killed} during validation: exit {run.code}: {run.last_line}")
 
