@@ -13,6 +13,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
@@ -78,6 +80,29 @@ def service_state(settings: PgSettings) -> dict:
                 " and relname in ('listings', 'listing_images', 'listing_locations')"
             ),
         }
+
+
+@contextmanager
+def publish_waiting_on_a_row_lock(db: PgSettings) -> Iterator[subprocess.Popen]:
+    """A publish midway: the service holds a row lock publish needs, so publish has written its ledger
+    row, its deletes and inserts, and waits (up to 60 s). Yields the process; the lock goes on exit."""
+    with db.connect() as blocker:
+        blocker.execute("select * from public.listings where id = 3 for update")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "migration", "publish", "--lock-timeout", "60s"],
+            cwd=ROOT, env={**os.environ, **pg_env(db)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not scalar(
+            db,
+            "select count(*) from pg_stat_activity where application_name = 'listings-migration publish'"
+            " and wait_event_type = 'Lock'",
+        ):
+            time.sleep(0.1)
+        try:
+            yield proc
+        finally:
+            blocker.rollback()
 
 
 def table_digest(settings: PgSettings) -> str:
@@ -238,7 +263,6 @@ def test_a_build_killed_midway_is_never_published(run_dbt, dbt_profiles_dir, tmp
             time.sleep(2)
             dbt.send_signal(signal.SIGKILL)
             dbt.wait(timeout=30)
-            blocker.rollback()
         refused = migration_cli(db, "publish")
         assert refused.returncode == 1
         assert "never finished" in refused.stderr
@@ -254,24 +278,9 @@ def test_publish_killed_midway_changes_nothing(run_dbt, sig):
         execute(db, "update monolith.c2c_listings set title = 'changed before the kill' where id < 10")
         build(run_dbt, db)
         digest = table_digest(db)
-        with db.connect() as blocker:
-            # the service holds a row lock publish needs: publish is midway (ledger run row written,
-            # deletes and inserts done) and waiting when it is killed
-            blocker.execute("select * from public.listings where id = 3 for update")
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "migration", "publish", "--lock-timeout", "60s"],
-                cwd=ROOT, env={**os.environ, **pg_env(db)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            )  # fmt: skip
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline and not scalar(
-                db,
-                "select count(*) from pg_stat_activity where application_name = 'listings-migration publish'"
-                " and wait_event_type = 'Lock'",
-            ):
-                time.sleep(0.1)
+        with publish_waiting_on_a_row_lock(db) as proc:
             proc.send_signal(sig)
             proc.wait(timeout=30)
-            blocker.rollback()
         assert proc.returncode != 0
         time.sleep(0.5)
         assert table_digest(db) == digest
@@ -360,7 +369,6 @@ def test_publish_waits_at_most_its_lock_timeout_and_changes_nothing(run_dbt):
             started = time.monotonic()
             result = migration_cli(db, "publish", "--lock-timeout", "1s")
             took = time.monotonic() - started
-            blocker.rollback()
         assert result.returncode == 2
         assert len(result.stderr.strip().splitlines()) == 1
         assert "could not lock" in result.stderr
@@ -375,27 +383,14 @@ def test_service_reads_and_writes_are_not_blocked_by_a_publish_in_progress(run_d
         publish(db)
         execute(db, "update monolith.c2c_listings set title = 'changed again' where id < 20")
         build(run_dbt, db)
-        with db.connect() as blocker:
-            blocker.execute("select * from public.listings where id = 3 for update")
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "migration", "publish", "--lock-timeout", "30s"],
-                cwd=ROOT, env={**os.environ, **pg_env(db)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            )  # fmt: skip
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline and not scalar(
-                db,
-                "select count(*) from pg_stat_activity where application_name = 'listings-migration publish'"
-                " and wait_event_type = 'Lock'",
-            ):
-                time.sleep(0.1)
-            # publish is midway, holding its row locks: the service still reads, and writes its own rows
-            with psycopg.connect(**_kwargs(db), autocommit=True, options="-c lock_timeout=2s") as service:
-                assert service.execute("select count(*) from public.listings").fetchone()[0] > 0
-                service.execute(
-                    "insert into public.listings (user_id, category_id, title, price) values (1, 1, 'own', 1)"
-                )
-            blocker.rollback()
-            assert proc.wait(timeout=60) == 0, proc.stderr.read()
+        # publish is midway, holding its row locks: the service still reads, and writes its own rows
+        with (
+            publish_waiting_on_a_row_lock(db) as proc,
+            psycopg.connect(**_kwargs(db), autocommit=True, options="-c lock_timeout=2s") as service,
+        ):
+            assert service.execute("select count(*) from public.listings").fetchone()[0] > 0
+            service.execute("insert into public.listings (user_id, category_id, title, price) values (1, 1, 'own', 1)")
+        assert proc.wait(timeout=60) == 0, proc.stderr.read()  # and it finishes once the row lock goes
 
 
 def _kwargs(settings: PgSettings) -> dict:
@@ -416,26 +411,13 @@ def test_publish_whose_connection_is_killed_fails_in_one_line_and_changes_nothin
         execute(db, "update monolith.c2c_listings set title = 'changed before the cut' where id < 10")
         build(run_dbt, db)
         digest = table_digest(db)
-        with db.connect() as blocker:
-            blocker.execute("select * from public.listings where id = 3 for update")
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "migration", "publish", "--lock-timeout", "60s"],
-                cwd=ROOT, env={**os.environ, **pg_env(db)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            )  # fmt: skip
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline and not scalar(
-                db,
-                "select count(*) from pg_stat_activity where application_name = 'listings-migration publish'"
-                " and wait_event_type = 'Lock'",
-            ):
-                time.sleep(0.1)
+        with publish_waiting_on_a_row_lock(db) as proc:
             terminated = scalar(
                 db,
                 "select count(pg_terminate_backend(pid)) from pg_stat_activity"
                 " where application_name = 'listings-migration publish'",
             )
             _, stderr = proc.communicate(timeout=30)
-            blocker.rollback()
         assert terminated == 1
         assert proc.returncode == 2
         assert len(stderr.strip().splitlines()) == 1, stderr

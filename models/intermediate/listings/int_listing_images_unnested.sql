@@ -78,7 +78,7 @@ identified as (
         end as image_id
     from checked
     -- a fence: the values the service's constraints read below are computed once
-    offset 0
+    offset 0  -- noqa: AM09
 
 ),
 
