@@ -31,7 +31,7 @@ from migration.pg import PgSettings
 
 pytestmark = pytest.mark.slow
 SCRIPT = str(ROOT / "scripts" / "opensearch.sh")
-DOCS = 100_000
+DOCS = 50_000
 
 
 def _version() -> str:
@@ -240,3 +240,26 @@ def test_a_node_holding_a_copy_killed_during_validation(env, alias, client, clus
     assert_clear(run, alias, client, before)
     cluster.restart_and_wait_green(client)
     assert_alias_complete(env, alias)
+
+
+def test_replicas_that_do_not_allocate_never_get_the_alias(env, alias, client, cluster):
+    before = alias_targets(client, alias)
+
+    def pin_to_the_primary(method: str, path: str) -> None:
+        index = path.split("/")[1]
+        others = [node for node in cluster.pids() if node != copies(client, index)["p"]]
+        # Only the primary's node may hold a copy: the replica can never be allocated.
+        client.indices.put_settings(index=index, body={"index.routing.allocation.exclude._name": ",".join(others)})
+
+    hook = Rule("PUT", rf"/{alias}_\d{{8}}t\d{{6}}z/_settings", pin_to_the_primary)
+    with FaultProxy(cluster.urls[0], [hook], fallbacks=cluster.urls[1:]) as proxy:
+        run = indexer(
+            {**env, "OPENSEARCH_URL": proxy.url},
+            "reindex", "--alias", alias, "--quiet", "--replica-timeout", "5", timeout=240,
+        )  # fmt: skip
+
+    assert hook.hits == 1
+    assert run.code == 2, run.out + run.err
+    assert run.last_line.startswith("indexer: error: the 1 replica(s) of ") and "alias not moved" in run.last_line
+    assert "health yellow" in run.last_line and "1 unassigned" in run.last_line
+    assert alias_targets(client, alias) == before
