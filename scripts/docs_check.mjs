@@ -31,17 +31,22 @@ if (!prefix) {
 }
 const { chromium } = createRequire(join(resolve(prefix), 'package.json'))('playwright-core');
 
-const SOURCE = 'source.listings_migration.monolith.unified_listings';
-const EXPOSURE = 'exposure.listings_migration.listings_microservice_index';
-const MODELS = [
-  'stg_monolith__unified_listings',
-  'int_listings_validated',
-  'listings',
-  'listing_images',
-  'listing_locations',
-  'listing_search_documents',
-].map((name) => `model.listings_migration.${name}`);
-const REQUIRED = [SOURCE, ...MODELS, EXPOSURE];
+// Two chains, as the data really moves: the monolith -> the staged tables -> publish into
+// the microservice's own tables; the microservice's tables -> the documents -> the index.
+const model = (name) => `model.listings_migration.${name}`;
+const CHAINS = [
+  {
+    source: 'source.listings_migration.monolith.unified_listings',
+    exposure: 'exposure.listings_migration.microservice_tables',
+    models: ['stg_monolith__unified_listings', 'int_listings_validated', 'listings', 'listing_images', 'listing_locations'].map(model),
+  },
+  {
+    source: 'source.listings_migration.microservice.listings',
+    exposure: 'exposure.listings_migration.listings_microservice_index',
+    models: ['stg_microservice__listings', 'listing_search_documents'].map(model),
+  },
+];
+const REQUIRED = CHAINS.flatMap((chain) => [chain.source, ...chain.models, chain.exposure]);
 const short = (id) => id.split('.').slice(2).join('.');
 
 const CHROMIUM_FLAGS = [
@@ -77,17 +82,15 @@ function readGraph(required) {
         drawn: box.w > 0 && box.h > 0 && box.x2 > 0 && box.y2 > 0 && box.x1 < width && box.y1 < height,
       };
     });
-    const source = cy.getElementById(required.source);
-    const exposure = cy.getElementById(required.exposure);
-    return {
-      via: 'cytoscape',
-      open,
-      nodeCount: cy.nodes().length,
-      edgeCount: cy.edges().length,
-      nodes,
-      downstreamOfSource: source.nonempty() ? source.successors('node').map((n) => n.id()) : [],
-      upstreamOfExposure: exposure.nonempty() ? exposure.predecessors('node').map((n) => n.id()) : [],
-    };
+    const chains = required.map((chain) => {
+      const source = cy.getElementById(chain.source);
+      const exposure = cy.getElementById(chain.exposure);
+      return {
+        downstreamOfSource: source.nonempty() ? source.successors('node').map((n) => n.id()) : [],
+        upstreamOfExposure: exposure.nonempty() ? exposure.predecessors('node').map((n) => n.id()) : [],
+      };
+    });
+    return { via: 'cytoscape', open, nodeCount: cy.nodes().length, edgeCount: cy.edges().length, nodes, chains };
   }
   // Fallback: the element list that dbt-docs hands to cytoscape.
   const injector = window.angular && window.angular.element(document.body).injector();
@@ -118,8 +121,10 @@ function readGraph(required) {
     nodeCount: Object.keys(nodes).length,
     edgeCount: edges.length,
     nodes,
-    downstreamOfSource: walk(required.source, 'source', 'target'),
-    upstreamOfExposure: walk(required.exposure, 'target', 'source'),
+    chains: required.map((chain) => ({
+      downstreamOfSource: walk(chain.source, 'source', 'target'),
+      upstreamOfExposure: walk(chain.exposure, 'target', 'source'),
+    })),
   };
 }
 
@@ -129,12 +134,14 @@ function check(graph) {
   if (missing.length) throw new CheckFailed(`missing from the lineage graph: ${missing.map(short).join(', ')}`);
   const hidden = REQUIRED.filter((id) => !graph.nodes[id].visible || !graph.nodes[id].drawn);
   if (hidden.length) throw new CheckFailed(`in the lineage graph but not drawn: ${hidden.map(short).join(', ')}`);
-  const down = new Set(graph.downstreamOfSource);
-  const up = new Set(graph.upstreamOfExposure);
-  const cut = [
-    ...REQUIRED.filter((id) => id !== SOURCE && !down.has(id)).map((id) => `${short(id)} not downstream of the source`),
-    ...REQUIRED.filter((id) => id !== EXPOSURE && !up.has(id)).map((id) => `${short(id)} not upstream of the exposure`),
-  ];
+  const cut = CHAINS.flatMap((chain, i) => {
+    const down = new Set(graph.chains[i].downstreamOfSource);
+    const up = new Set(graph.chains[i].upstreamOfExposure);
+    return [
+      ...[...chain.models, chain.exposure].filter((id) => !down.has(id)).map((id) => `${short(id)} not downstream of ${short(chain.source)}`),
+      ...[chain.source, ...chain.models].filter((id) => !up.has(id)).map((id) => `${short(id)} not upstream of ${short(chain.exposure)}`),
+    ];
+  });
   if (cut.length) throw new CheckFailed(`lineage broken: ${cut.join('; ')}`);
 }
 
@@ -186,7 +193,7 @@ async function main() {
     mkdirSync(dirname(screenshotPath), { recursive: true });
     await page.screenshot({ path: screenshotPath });
 
-    const graph = await page.evaluate(readGraph, { source: SOURCE, exposure: EXPOSURE });
+    const graph = await page.evaluate(readGraph, CHAINS.map(({ source, exposure }) => ({ source, exposure })));
     if (graph.nodeCount === 0) {
       const why = pageErrors.length ? ` (page error: ${pageErrors[0]})` : '';
       throw new CheckFailed(`the lineage graph has no nodes${why}`);
@@ -194,7 +201,7 @@ async function main() {
     check(graph);
     console.log(
       `docs-check: OK: lineage graph (${graph.nodeCount} nodes, ${graph.edgeCount} edges, read via ${graph.via}) ` +
-        `shows ${REQUIRED.map(short).join(', ')}, connected source -> exposure; screenshot ${screenshotPath}`,
+        `shows ${REQUIRED.map(short).join(', ')}, each chain connected source -> exposure; screenshot ${screenshotPath}`,
     );
   } finally {
     if (context) await context.close().catch(() => {});
