@@ -19,7 +19,12 @@ Measured, after one `reindex` of the N documents:
    commit (the best a timer can do) — and also with the sync run in-process (no Python
    start-up: what a long-running sync loop would see). Each --repeat times; median and max.
 
-Usage:  python scripts/bench_sync.py [--docs 1000000] [--database bench_sync] [--rebuild]
+With --existing, the database is used as it is, made by the real pipeline (`python -m
+migration fixtures --service`, `dbt build`, `python -m migration publish`): the dbt documents
+view and the real ledger; the bench's publishes then change its service tables and ledger
+the same way (a publish_runs row copied from the last one).
+
+Usage:  python scripts/bench_sync.py [--docs 1000000] [--database bench_sync] [--rebuild] [--existing]
             [--changed-share 0.01] [--updates 1000] [--deletes 100] [--repeat 3] [--batch-docs 2000]
 Environment: PG* (the server; the database is created if missing), OPENSEARCH_URL.
 The alias `bench_sync_listings` and its indices are deleted at the end unless --keep.
@@ -136,12 +141,24 @@ def fill(pg: PgSettings, docs: int) -> None:
     log(f"filled {docs:,} listings (+ ledger) directly in SQL in {time.monotonic() - started:.1f} s")
 
 
-def publish(pg: PgSettings, ids: list[int], *, delete: bool = False) -> tuple[int, float]:
+RUN_COPY = """
+insert into public_migration.publish_runs (dbt_invocation_id, started_at, finished_at, service_schema, source_rows,
+    published_rows, quarantined_rows, counts, settings)
+select dbt_invocation_id, now(), now(), service_schema, source_rows, published_rows, quarantined_rows, counts, settings
+from public_migration.publish_runs order by run_id desc limit 1
+returning run_id
+"""
+
+
+def publish(pg: PgSettings, ids: list[int], *, delete: bool = False, existing: bool = False) -> tuple[int, float]:
     """What `migration publish` does to the ledger, in one transaction; returns (run, commit time)."""
     with pg.connect() as conn:
-        run = conn.execute("insert into public_migration.publish_runs default values returning run_id").fetchone()[0]
+        new_run = RUN_COPY if existing else "insert into public_migration.publish_runs default values returning run_id"
+        run = conn.execute(new_run).fetchone()[0]
         if delete:
             conn.execute("delete from public.listing_images where listing_id = any(%s)", (ids,))
+            if existing:
+                conn.execute("delete from public.listing_locations where listing_id = any(%s)", (ids,))
             conn.execute("delete from public.listings where id = any(%s)", (ids,))
             conn.execute(
                 "update public_migration.published_listings set version = %s, deleted_run = %s"
@@ -150,7 +167,7 @@ def publish(pg: PgSettings, ids: list[int], *, delete: bool = False) -> tuple[in
             )
         else:
             conn.execute(
-                "update public.listings set title = 'benchrun' || %s || ' ' || title, updated_at = now()::timestamp"
+                "update public.listings set title = 'benchrun' || %s || ' ' || title, updated_at = now()"
                 " where id = any(%s)",
                 (run, ids),
             )
@@ -193,10 +210,10 @@ def until_visible(client: OpenSearch, run: int, ids: list[int], delete: bool, co
     raise SystemExit(f"run {run}: not visible after 120 s")
 
 
-def latency(pg, env, config, client, n: int, delete: bool, in_process: bool, salt: str) -> tuple[float, float]:
+def latency(pg, env, config, client, n: int, delete: bool, in_process: bool, salt: str, existing: bool):
     """(publish commit -> visible through the alias, sync's own seconds)."""
     ids = pick(pg, n, salt)
-    run, committed = publish(pg, ids, delete=delete)
+    run, committed = publish(pg, ids, delete=delete, existing=existing)
     if in_process:
         result = index_sync.sync(config, out=io.StringIO(), err=io.StringIO())
         sync_seconds = result.seconds
@@ -220,6 +237,12 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--batch-docs", type=int, default=2000)
     parser.add_argument("--keep", action="store_true", help="keep the alias and its indices")
+    parser.add_argument(
+        "--existing",
+        action="store_true",
+        help="use the database as it is: made by `migration fixtures` + `dbt build` + `migration publish` (the dbt"
+        " documents view, the real ledger); the bench's publishes then change its service tables",
+    )
     args = parser.parse_args()
 
     base = PgSettings.from_env()
@@ -231,7 +254,12 @@ def main() -> int:
     with pg.connect(autocommit=True) as conn:
         have = conn.execute("select to_regclass('public_migration.published_listings') is not null").fetchone()[0]
         count = conn.execute("select count(*) from public.listings").fetchone()[0] if have else 0
-    if args.rebuild or count != args.docs:
+    if args.existing:
+        if not have:
+            raise SystemExit(f"--existing: {args.database} has no publish ledger (run dbt build + publish there)")
+        args.docs = count
+        log(f"using {args.database} as it is: {count:,} listings (dbt documents view, real ledger)")
+    elif args.rebuild or count != args.docs:
         fill(pg, args.docs)
     else:
         log(f"re-using {args.database}: {count:,} listings (--rebuild to refill)")
@@ -247,7 +275,7 @@ def main() -> int:
 
         changed = int(args.docs * args.changed_share)
         ids = pick(pg, changed, "catchup")
-        run, _ = publish(pg, ids)
+        run, _ = publish(pg, ids, existing=args.existing)
         started = time.monotonic()
         done = indexer(env, "sync", "--batch-docs", str(args.batch_docs))
         catch_up = time.monotonic() - started
@@ -261,11 +289,16 @@ def main() -> int:
             for kind, n, delete in (("updates", args.updates, False), ("deletes", args.deletes, True)):
                 key = f"{n:,} {kind}, {how}"
                 results[key] = [
-                    latency(pg, env, config, client, n, delete, in_process, f"{kind}{in_process}{r}")
+                    latency(pg, env, config, client, n, delete, in_process, f"{kind}{in_process}{r}", args.existing)
                     for r in range(args.repeat)
                 ]
         validate = indexer(env, "validate", "--sample", "200")
-        print(f"bench_sync: {args.docs:,} documents (service tables + ledger filled directly in SQL, not via dbt)")
+        how = (
+            "fixtures + dbt build + publish; the bench's publishes change the tables and ledger in SQL"
+            if args.existing
+            else "service tables + ledger filled directly in SQL, not via dbt"
+        )
+        print(f"bench_sync: {args.docs:,} documents ({how})")
         print(f"  reindex (load + validate + move)      {reindex_seconds:8.1f} s")
         print(
             f"  sync of {changed:,} changed listings ({args.changed_share:.0%}) {catch_up:8.2f} s"
