@@ -303,24 +303,26 @@ class Publisher:
             "location_hash": hashes["listing_locations"],
         }
         statements = [
-            # Every staged listing with what the ledger and the service's table say about its id:
-            # action insert / update / unchanged / collision / skipped.
+            # Every staged listing, against the ledger: unchanged when the ledger holds it live with the
+            # same content hash. Only the others are looked up in the service's table (index probes),
+            # so a catch-up reads the service's tables for what changed, not for every row.
             """
             create temp table diff_listings on commit drop as
             select
-                s.id, {listing_hash} as listing_hash, s.uuid,
+                s.id, s.listing_hash, s.uuid,
                 pl.listing_id is not null as is_ours, pl.deleted_run is not null as was_deleted,
-                pl.listing_hash as old_hash, t.id is not null as in_service,
-                case
-                    when t.id is null and (pl.listing_id is null or pl.deleted_run is not null) then 'insert'
-                    when t.id is not null and pl.listing_id is null then 'collision'
-                    when t.id is null then 'skipped'
-                    when pl.deleted_run is not null or pl.listing_hash is distinct from {listing_hash} then 'update'
-                    else 'unchanged'
-                end as action
-            from {staged_listings} as s
+                case when pl.deleted_run is null and pl.listing_hash = s.listing_hash then 'unchanged' end as action
+            from (select s.id, s.uuid, {listing_hash} as listing_hash from {staged_listings} as s) as s
             left join {pl} as pl on pl.listing_id = s.id
-            left join {L} as t on t.id = s.id
+            """,
+            """
+            update diff_listings as d set action = case
+                when exists (select from {L} as t where t.id = d.id)
+                    then case when d.is_ours then 'update' else 'collision' end
+                when not d.is_ours or d.was_deleted then 'insert'
+                else 'skipped'
+            end
+            where d.action is null
             """,
             # A new listing whose UUID the service already used for a listing of its own.
             """
@@ -333,48 +335,58 @@ class Publisher:
             # or now quarantined): deleted (or marked deleted) when the service still has it.
             """
             create temp table gone_listings on commit drop as
-            select pl.listing_id as id, t.id is not null as in_service
+            select pl.listing_id as id, exists (select from {L} as t where t.id = pl.listing_id) as in_service
             from {pl} as pl
-            left join {L} as t on t.id = pl.listing_id
             where pl.deleted_run is null
                 and not exists (select from {staged_listings} as s where s.id = pl.listing_id)
             """,
-            # The listings whose images and location this run publishes: ours in the service after the run.
-            """
-            create temp table kept_listings on commit drop as
-            select id from diff_listings where action in ('insert', 'update', 'unchanged')
-            """,
-            "create unique index on kept_listings (id)",
+            # Locations and images of the listings this run keeps (inserted, updated, unchanged):
+            # unchanged by the ledger's hashes, else looked up in the service's tables.
             """
             create temp table diff_locations on commit drop as
             select
-                s.listing_id, {location_hash} as location_hash,
+                s.listing_id, s.location_hash, d.action as listing_action,
                 case
-                    when t.listing_id is null then 'insert'
-                    when pl.location_hash is distinct from {location_hash} then 'update'
-                    else 'unchanged'
+                    when d.action <> 'insert' and pl.location_hash = s.location_hash then 'unchanged'
                 end as action
-            from {staged_locations} as s
-            inner join kept_listings as k on k.id = s.listing_id
+            from (select s.listing_id, {location_hash} as location_hash from {staged_locations} as s) as s
+            inner join diff_listings as d on d.id = s.listing_id and d.action in ('insert', 'update', 'unchanged')
             left join {pl} as pl on pl.listing_id = s.listing_id
-            left join {Loc} as t on t.listing_id = s.listing_id
             """,
+            """
+            update diff_locations as d set action = case
+                when d.listing_action = 'insert' then 'insert'
+                when exists (select from {Loc} as t where t.listing_id = d.listing_id) then 'update'
+                when exists (select from {L} as t where t.id = d.listing_id) then 'insert'
+                else 'skipped'
+            end
+            where d.action is null
+            """,
+            "analyze diff_locations",
             """
             create temp table diff_images on commit drop as
             select
-                s.id, s.listing_id, {image_hash} as image_hash,
+                s.id, s.listing_id, s.image_hash, k.action as listing_action, pi.image_id is not null as is_ours,
                 case
-                    when k.id is null then 'listing not published'
-                    when t.id is null and pi.image_id is null then 'insert'
-                    when t.id is not null and pi.image_id is null then 'collision'
-                    when t.id is null then 'skipped'
-                    when pi.image_hash is distinct from {image_hash} then 'update'
-                    else 'unchanged'
+                    when k.id is null or k.action in ('collision', 'uuid collision') then 'listing not published'
+                    when k.action = 'skipped' then 'skipped'
+                    when k.action <> 'insert' and pi.image_hash = s.image_hash and pi.listing_id = s.listing_id
+                        then 'unchanged'
                 end as action
-            from {staged_images} as s
-            left join kept_listings as k on k.id = s.listing_id
+            from (select s.id, s.listing_id, {image_hash} as image_hash from {staged_images} as s) as s
+            left join diff_listings as k on k.id = s.listing_id
             left join {pi} as pi on pi.image_id = s.id
-            left join {I} as t on t.id = s.id
+            """,
+            """
+            update diff_images as d set action = case
+                when exists (select from {I} as t where t.id = d.id)
+                    then case when d.is_ours then 'update' else 'collision' end
+                when d.is_ours then 'skipped'
+                when d.listing_action = 'insert' or exists (select from {L} as t where t.id = d.listing_id)
+                    then 'insert'
+                else 'skipped'
+            end
+            where d.action is null
             """,
             "create unique index on diff_images (id)",
             "analyze diff_images",

@@ -445,3 +445,22 @@ def test_a_monolith_in_another_time_zone_lands_as_the_right_instants(run_dbt):
             ).fetchone()[0]
         assert created and updated
         assert document == "2025-07-01T10:00:00.000000Z"
+
+
+def test_a_listing_the_service_deleted_is_left_deleted_when_the_monolith_changes_it(run_dbt):
+    with scratch_database("servicedeleted") as db:
+        load_monolith(db, c2c=20, b2c=5, dirty=False)
+        build(run_dbt, db)
+        publish(db)
+        execute(db, "delete from public.listings where id in (5, 6)")  # the service's own decision
+        execute(
+            db,
+            "update monolith.c2c_listings set title = 'edited after the service deleted it' where id = 5",
+            "update monolith.c2c_images set public_url = 'https://changed/5.jpg' where listing_id = 5",
+        )
+        build(run_dbt, db)
+        result = publish(db)
+        assert "published earlier and since deleted by the service: left deleted" in result.stdout
+        assert scalar(db, "select count(*) from public.listings where id in (5, 6)") == 0
+        assert scalar(db, "select count(*) from public.listing_images where listing_id in (5, 6)") == 0
+        assert scalar(db, "select count(*) from public.listing_locations where listing_id in (5, 6)") == 0
