@@ -267,7 +267,7 @@ def test_changes_published_while_a_reindex_runs_are_in_the_index_when_it_returns
     )
     build(run_dbt, sync_db)  # staged now, published while the reindex loads
     before = scalar(sync_db, "select max(run_id) from public_migration.publish_runs")
-    with FaultProxy(opensearch_url, [slow_bulks(0.3)]) as proxy:
+    with FaultProxy(opensearch_url, [slow_bulks(0.5)]) as proxy:
         slow = Background(
             {**env, "OPENSEARCH_URL": proxy.url},
             "reindex", "--alias", alias, "--batch-docs", "25", "--senders", "1", "--sample", "50",
@@ -290,11 +290,22 @@ def test_changes_published_while_a_reindex_runs_are_in_the_index_when_it_returns
     assert checkpoint(sync_db, alias) == (index, before + 1, None)
 
 
-def test_sync_without_a_reindex_refuses_in_one_line(env, alias):
+def test_sync_without_a_reindex_refuses_in_one_line(sync_db, env, alias, client):
     run = indexer(env, "sync", "--alias", alias)
     assert run.code == 2
     assert len(run.err.strip().splitlines()) == 1
     assert "reindex" in run.err and "Traceback" not in run.err
+
+    # an index that records no publish run (built before versioned writes) and no checkpoint: the same
+    reindex(env, alias)
+    [index] = alias_targets(client, alias)
+    meta = {k: v for k, v in index_meta(client, index).items() if k != "published_run"}
+    client.indices.put_mapping(index=index, body={"_meta": {"indexer": meta}})
+    execute(sync_db, f"delete from {CHECKPOINTS} where alias = '{alias}'")
+    old = indexer(env, "sync", "--alias", alias)
+    assert old.code == 2 and len(old.err.strip().splitlines()) == 1, old.err
+    assert "no sync checkpoint" in old.err and "does not record the publish run" in old.err
+    assert f"python -m indexer reindex --alias {alias}" in old.err
 
 
 def test_rollback_resets_the_checkpoint_and_the_next_sync_catches_the_older_index_up(sync_db, env, alias, client):
