@@ -374,3 +374,4 @@ def status(config: Config, out: TextIO | None = None) -> None:
         f"({config.pg.describe()}, schema {config.schema})",
         file=out,
     )
+    print(f"sync      {index_sync.status_line(config)}", file=out)

@@ -675,3 +675,21 @@ def reset_for(config: Config, index: str, recorded: object, err: TextIO) -> None
                 store.reset(config.alias, index, Position(recorded))
     except (IndexerError, ConfigError, psycopg.Error) as exc:
         print(f"rollback: could not reset the sync checkpoint ({exc}); the next sync does it", file=err)
+
+
+def status_line(config: Config) -> str:
+    """One line for `status`: where the alias's checkpoint stands against the last publish. Never raises."""
+    try:
+        with Store(config) as store:
+            if not store.has_schema():
+                return f"no publish ledger ({store.state} does not exist)"
+            checkpoint = store.read(config.alias)
+            last = published_run(store.conn, config.schema)
+    except (IndexerError, ConfigError, psycopg.Error) as exc:
+        return f"checkpoint unreadable ({exc})"
+    if checkpoint is None:
+        return f"no checkpoint for alias {config.alias} (last publish run {last}); the next reindex writes it"
+    behind = (last or 0) - checkpoint.position.run_id
+    partly = checkpoint.position.last_listing_id is not None
+    lag = "up to date" if behind <= 0 and not partly else f"{behind} run(s) behind" + (", one partly" if partly else "")
+    return f"checkpoint {checkpoint.position.describe()} in {checkpoint.index_name}; last publish run {last} ({lag})"

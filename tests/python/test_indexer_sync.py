@@ -167,6 +167,8 @@ def test_sync_applies_exactly_what_publish_changed_then_nothing(sync_db, env, al
     validate = indexer(env, "validate", "--alias", alias)
     assert validate.code == 0, validate.out + validate.err
     assert checkpoint(sync_db, alias) == (index, last_run + 1, None)
+    status = indexer(env, "status", "--alias", alias)
+    assert f"checkpoint run {last_run + 1} in {index}; last publish run {last_run + 1} (up to date)" in status.out
 
     seq_before = client.indices.stats(index=index)["_all"]["primaries"]["indexing"]["index_total"]
     second = indexer(env, "sync", "--alias", alias)
