@@ -24,13 +24,13 @@ from migration.pg import ConfigError, PgSettings
 
 VIEW_MD5 = """
 SELECT md5(string_agg(u::text, E'\\n' ORDER BY u.source_type, u.id))
-FROM monolith.unified_listings AS u WHERE u.id < %s
+FROM monolith.unified_listings AS u WHERE u.id > 0 AND u.id < %s
 """
 
-# Images the dirty catalogue adds: C2C 27 cases x 1 + 4 cases x 2 + 1 case x 0;
-# B2C 8 cases x 1 + 3 cases x 3 + 3 cases x 2.
-DIRTY_C2C_IMAGES = 35
-DIRTY_B2C_IMAGES = 23
+# Images the dirty catalogue adds: C2C 42 cases x 1 + 4 cases x 2 + 1 case x 0 + 1 case x 300;
+# B2C 12 cases x 1 + 3 cases x 3 + 3 cases x 2.
+DIRTY_C2C_IMAGES = 350
+DIRTY_B2C_IMAGES = 27
 
 # What each dirty case must look like in monolith.unified_listings (alias u).
 DIRTY_EXPECTATIONS = {
@@ -91,6 +91,27 @@ DIRTY_EXPECTATIONS = {
     "b2c_store_coordinates_out_of_range": "u.latitude = 95.5 AND u.longitude = 200",
     "b2c_price_null": "u.price IS NULL",
     "b2c_title_null": "u.title IS NULL",
+    # edge values
+    "c2c_id_negative_odd": "u.id = -3",
+    "c2c_id_zero": "u.id = 0",
+    "c2c_id_int_max": "u.id = 2147483647",
+    "c2c_id_int_min": "u.id = -2147483648",
+    "b2c_id_negative_odd": "u.id = -3",
+    "b2c_id_int_max": "u.id = 2147483647",
+    "c2c_created_at_infinity": "u.created_at = 'infinity'",
+    "c2c_updated_at_minus_infinity": "u.updated_at = '-infinity'",
+    "c2c_created_at_bc": "u.created_at < '0001-01-01'",
+    "c2c_created_at_far_future": "u.created_at = '9999-12-31 23:59:59'",
+    "b2c_created_at_infinity": "u.created_at = 'infinity'",
+    "c2c_price_nan": "u.price = 'NaN'",
+    "c2c_price_zero": "u.price = 0",
+    "c2c_latitude_nan": "u.latitude = 'NaN'",
+    "c2c_title_unicode_blank": "u.title = U&'\\00A0\\2003\\3000'",
+    "b2c_title_unicode_blank": "u.title = U&'\\2003\\200B\\2003'",
+    "c2c_title_too_short": "u.title = 'ab'",
+    "c2c_category_null": "u.category_id IS NULL",
+    "c2c_description_huge": "length(u.description) = 420000",
+    "c2c_images_300": "jsonb_array_length(u.images) = 300",
 }
 
 
@@ -195,7 +216,8 @@ def test_dirty_adds_one_view_row_per_case_and_leaves_the_clean_rows_alone(conn):
     found = conn.execute(
         "SELECT source_type, id, external_id FROM monolith.unified_listings WHERE id > %s", [DIRTY_ID_BASE]
     ).fetchall()
-    assert {(s, i): e for s, i, e in found} == {ids: f"dirty:{name}" for name, ids in DIRTY_CASE_IDS.items()}
+    above_base = {ids: f"dirty:{name}" for name, ids in DIRTY_CASE_IDS.items() if ids[1] > DIRTY_ID_BASE}
+    assert {(s, i): e for s, i, e in found} == above_base
 
 
 def test_each_dirty_case_has_its_defect(conn):
