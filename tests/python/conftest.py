@@ -204,3 +204,20 @@ def migration_cli(settings: PgSettings, *args: str, env: dict[str, str] | None =
         text=True,
         check=False,
     )
+
+
+@pytest.fixture
+def client(opensearch_url: str) -> Iterator[OpenSearch]:
+    """A client of the test node (test modules with a cluster of their own override it)."""
+    client = OpenSearch(hosts=[opensearch_url], timeout=60)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def alias(opensearch_alias: str, client: OpenSearch) -> Iterator[str]:
+    """The test's alias; its lock document is removed afterwards, whatever happened."""
+    from indexer.lock import LOCK_INDEX
+
+    yield opensearch_alias
+    client.delete(index=LOCK_INDEX, id=opensearch_alias, ignore=[404], refresh=True)

@@ -10,7 +10,6 @@ import re
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
 
 import pytest
 import test_indexer_helpers as helpers
@@ -34,19 +33,6 @@ from migration.pg import ConfigError
 docs_db = helpers.docs_db
 idx_env = helpers.idx_env
 FAST = ("--quiet", "--sample", "20")
-
-
-@pytest.fixture
-def client(opensearch_url: str) -> Iterator[OpenSearch]:
-    client = OpenSearch(hosts=[opensearch_url], timeout=60)
-    yield client
-    client.close()
-
-
-@pytest.fixture
-def alias(opensearch_alias: str, client: OpenSearch) -> Iterator[str]:
-    yield opensearch_alias
-    client.delete(index=LOCK_INDEX, id=opensearch_alias, ignore=[404], refresh=True)
 
 
 @pytest.fixture

@@ -9,9 +9,7 @@ import os
 import signal
 import socket
 import time
-from collections.abc import Iterator
 
-import pytest
 import test_indexer_helpers as helpers
 from opensearchpy import OpenSearch
 from test_indexer_helpers import (
@@ -28,20 +26,6 @@ from indexer.lock import LOCK_INDEX
 
 docs_db = helpers.docs_db
 idx_env = helpers.idx_env
-
-
-@pytest.fixture
-def client(opensearch_url: str) -> Iterator[OpenSearch]:
-    client = OpenSearch(hosts=[opensearch_url], timeout=60)
-    yield client
-    client.close()
-
-
-@pytest.fixture
-def alias(opensearch_alias: str, client: OpenSearch) -> Iterator[str]:
-    """The test's alias; its lock document is removed afterwards, whatever happened."""
-    yield opensearch_alias
-    client.delete(index=LOCK_INDEX, id=opensearch_alias, ignore=[404], refresh=True)
 
 
 def _slow(env: dict[str, str], proxy: FaultProxy, alias: str, *extra: str) -> Background:

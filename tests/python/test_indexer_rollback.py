@@ -5,30 +5,14 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections.abc import Iterator
 
 import pytest
 import test_indexer_helpers as helpers
 from opensearchpy import OpenSearch
 from test_indexer_helpers import Background, FaultProxy, Rule, alias_targets, index_meta, indexer, managed_indices
 
-from indexer.lock import LOCK_INDEX
-
 docs_db = helpers.docs_db
 idx_env = helpers.idx_env
-
-
-@pytest.fixture
-def client(opensearch_url: str) -> Iterator[OpenSearch]:
-    client = OpenSearch(hosts=[opensearch_url], timeout=60)
-    yield client
-    client.close()
-
-
-@pytest.fixture
-def alias(opensearch_alias: str, client: OpenSearch) -> Iterator[str]:
-    yield opensearch_alias
-    client.delete(index=LOCK_INDEX, id=opensearch_alias, ignore=[404], refresh=True)
 
 
 @pytest.fixture

@@ -52,19 +52,6 @@ def env(sync_db: PgSettings, opensearch_url: str) -> dict[str, str]:
     return _env(sync_db, opensearch_url)
 
 
-@pytest.fixture
-def client(opensearch_url: str) -> Iterator[OpenSearch]:
-    client = OpenSearch(hosts=[opensearch_url], timeout=60)
-    yield client
-    client.close()
-
-
-@pytest.fixture
-def alias(opensearch_alias: str, client: OpenSearch) -> Iterator[str]:
-    yield opensearch_alias
-    client.delete(index=LOCK_INDEX, id=opensearch_alias, ignore=[404], refresh=True)
-
-
 def execute(settings: PgSettings, *statements: str) -> None:
     with settings.connect(autocommit=True) as conn:
         for statement in statements:

@@ -9,11 +9,9 @@ import psycopg
 import pytest
 import test_indexer_helpers as helpers
 from conftest import scratch_database
-from opensearchpy import OpenSearch
 from test_indexer_helpers import alias_targets, indexer, synthetic_documents
 
 from indexer.config import load_config
-from indexer.lock import LOCK_INDEX
 from indexer.opensearch import Indices, make_client
 from indexer.source import Snapshot
 from indexer.validate import MAX_PROBLEMS, validate
@@ -21,19 +19,6 @@ from migration.pg import PgSettings
 
 docs_db = helpers.docs_db
 idx_env = helpers.idx_env
-
-
-@pytest.fixture
-def client(opensearch_url: str) -> Iterator[OpenSearch]:
-    client = OpenSearch(hosts=[opensearch_url], timeout=60)
-    yield client
-    client.close()
-
-
-@pytest.fixture
-def alias(opensearch_alias: str, client: OpenSearch) -> Iterator[str]:
-    yield opensearch_alias
-    client.delete(index=LOCK_INDEX, id=opensearch_alias, ignore=[404], refresh=True)
 
 
 @pytest.fixture
