@@ -194,6 +194,20 @@ def pg_env(settings: PgSettings) -> dict[str, str]:
     return env
 
 
+def passfile_password(settings: PgSettings) -> str | None:
+    """The password libpq would take from PGPASSFILE for `settings` (the local default keeps it there)."""
+    if settings.password:
+        return settings.password
+    path = os.environ.get("PGPASSFILE")
+    if not path or not os.path.exists(path):
+        return None
+    for line in Path(path).read_text().splitlines():
+        host, port, _db, user, password = line.split(":", 4)
+        if host in (settings.host, "*") and port in (str(settings.port), "*") and user in (settings.user, "*"):
+            return password
+    return None
+
+
 def migration_cli(settings: PgSettings, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """`python -m migration ARGS` against `settings`' database (env overrides last)."""
     return subprocess.run(

@@ -4,14 +4,13 @@ staged in `public_staged` (publish is tested in test_publish.py)."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import uuid
 from pathlib import Path
 
 import pytest
 import yaml
-from conftest import build, load_monolith, migration_cli, pg_env, scratch_database
+from conftest import build, load_monolith, migration_cli, passfile_password, pg_env, scratch_database
 from psycopg import sql
 
 from migration import fixtures
@@ -316,7 +315,7 @@ def test_build_through_postgres_fdw_gives_the_same_tables_as_the_same_database(r
     with scratch_database("target") as target:
         with target.connect(autocommit=True) as conn:
             fixtures.load_service_schema(conn)
-        password = migrated_db.password or _password_from_passfile(migrated_db)
+        password = passfile_password(migrated_db)
         attached = migration_cli(target, "attach-monolith", env=monolith_env(migrated_db, password))
         assert attached.returncode == 0, attached.stderr
         assert "rows" in attached.stdout
@@ -380,15 +379,3 @@ def test_report_against_a_server_that_is_down_fails_in_one_line(scratch_db):
     assert result.returncode == 2
     assert len(result.stderr.strip().splitlines()) == 1
     assert "cannot connect" in result.stderr
-
-
-def _password_from_passfile(settings: PgSettings) -> str | None:
-    """The password libpq would use from PGPASSFILE (the local default keeps it there)."""
-    path = os.environ.get("PGPASSFILE")
-    if not path or not os.path.exists(path):
-        return None
-    for line in Path(path).read_text().splitlines():
-        host, port, _db, user, password = line.split(":", 4)
-        if host in (settings.host, "*") and port in (str(settings.port), "*") and user in (settings.user, "*"):
-            return password
-    return None

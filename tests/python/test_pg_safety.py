@@ -28,27 +28,13 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from conftest import pg_env
+from conftest import passfile_password, pg_env
 from psycopg import sql
 
 from migration import fdw, fixtures
 from migration.pg import ConfigError, PgSettings
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def passfile_password(settings: PgSettings) -> str | None:
-    """The password libpq would take from PGPASSFILE for `settings` (the local default keeps it there)."""
-    if settings.password:
-        return settings.password
-    path = os.environ.get("PGPASSFILE")
-    if not path or not os.path.exists(path):
-        return None
-    for line in Path(path).read_text().splitlines():
-        host, port, _db, user, password = line.split(":", 4)
-        if host in (settings.host, "*") and port in (str(settings.port), "*") and user in (settings.user, "*"):
-            return password
-    return None
 
 
 def monolith_env(settings: PgSettings, password: str | None, **extra: str) -> dict[str, str]:
