@@ -7,8 +7,9 @@
 #   * user-configured: PGHOST is set in the environment (and LISTINGS_PG_LOCAL
 #     is not). `start` only checks the server with pg_isready; `env` prints
 #     nothing, `stop` never touches it. The user's PG* variables are used as is.
-#   * local default: Debian's postgresql package, cluster 15/main, listening on
-#     127.0.0.1:5432 only, a SUPERUSER login role `listings` whose random
+#   * local default: Debian's postgresql package, a cluster of the project's
+#     own, 15/listings (next to Debian's 15/main, on the next free port, which
+#     pg_createcluster picks: 5433 when 15/main exists), listening on 127.0.0.1 only, a SUPERUSER login role `listings` whose random
 #     password lives in $STATE_DIR/password (mode 600), a libpq passfile
 #     $STATE_DIR/pgpass and a database `listings_db`. STATE_DIR is per machine
 #     (like the cluster itself), not per checkout, so every clone on the machine
@@ -29,8 +30,10 @@
 # database and the passfile, but never changes its settings (no ALTER SYSTEM: not
 # wal_level, max_wal_senders, synchronous_commit, listen_addresses, nothing) and
 # never restarts it. `stop` only stops a cluster it created or adopted.
-# LISTINGS_PG_CLUSTER (default main) names the cluster, e.g. `listings` to get a
-# cluster of the project's own next to someone else's 15/main (another port).
+# LISTINGS_PG_CLUSTER (default listings) names the cluster. The default never
+# collides with the 15/main that Debian's package makes on install: a fresh
+# machine gets a cluster of the project's own beside it, and 15/main is never
+# touched (LISTINGS_PG_CLUSTER=main --adopt uses it, settings untouched).
 # Clusters set up before the marker existed are recognised by this script's own
 # settings in their postgresql.auto.conf, and marked then.
 #
@@ -43,7 +46,7 @@ set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PG_VERSION=15
-PG_CLUSTER="${LISTINGS_PG_CLUSTER:-main}"
+PG_CLUSTER="${LISTINGS_PG_CLUSTER:-listings}"
 PG_USER=listings
 PG_DB=listings_db
 STATE_DIR="${LISTINGS_PG_STATE_DIR:-${XDG_DATA_HOME:-$HOME/.local/share}/listings-migration/pg}"
@@ -190,7 +193,7 @@ refuse_foreign_cluster() {
     echo "postgres:   to use it as it is, point the project at it (a role with CREATEDB, and CREATE on the database):"
     echo "postgres:     export PGHOST=127.0.0.1 PGPORT=$port PGUSER=<role> PGPASSWORD=<its password> PGDATABASE=listings_db"
     echo "postgres:   or let this script add its role and database to it, settings untouched: scripts/postgres.sh start --adopt (or LISTINGS_PG_ADOPT=1)"
-    echo "postgres:   or have a cluster of the project's own next to it: LISTINGS_PG_CLUSTER=listings scripts/postgres.sh start"
+    echo "postgres:   or have a cluster of the project's own next to it: LISTINGS_PG_CLUSTER=<a new name> scripts/postgres.sh start"
   } >&2
   exit 1
 }
