@@ -18,7 +18,7 @@ test: ## Run every test: lint, dbt build on fixtures, pytest (ARGS= passes to py
 
 lint: ## ruff + SQLFluff only
 	@source scripts/common.sh && ensure_venv && ensure_profile && ensure_services --no-opensearch \
-		&& ruff check . && ruff format --check . && sqlfluff lint models tests macros
+		&& ruff check . && ruff format --check . && sqlfluff lint models data-tests macros
 
 docs: ## Generate and serve the lineage docs on http://127.0.0.1:8080
 	@source scripts/common.sh && ensure_venv && ensure_profile && ensure_services --no-opensearch \

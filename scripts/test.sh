@@ -15,7 +15,7 @@ ruff check .
 ruff format --check .
 
 say "lint: SQLFluff (dbt templater)"
-sqlfluff lint models tests macros
+sqlfluff lint models data-tests macros
 
 say "dbt build on fixtures with every dirty case (database listings_ci)"
 export PGDATABASE=listings_ci
