@@ -5,6 +5,6 @@
 select
     source_status,
     count(*) as listings
-from {{ ref('int_listings_stored') }}
+from {{ ref('int_listings_service_checked') }}
 where is_status_unmapped
 group by source_status

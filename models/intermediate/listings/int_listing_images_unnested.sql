@@ -7,7 +7,7 @@ with
 
 listings as (
 
-    select * from {{ ref('int_listings_stored') }}
+    select * from {{ ref('int_listings_service_checked') }}
 
 ),
 

@@ -1,10 +1,10 @@
 -- Every monolith row once, with its target id, UUID, mapped status and currency,
 -- its times as instants, its checked coordinates, and every reason (if any) the
--- migration's own rules refuse it. A view: the rules live here; int_listings_validated_even / _odd store it
--- in two halves built in parallel (one read of the source view, split by id,
--- because a read of the view runs on one core), and int_listings_stored puts the
--- halves back together. The two halves add what the microservice's tables would
--- refuse (read from their catalog) to `rejection_reason`.
+-- migration's own rules refuse it. A view: the rules live here.
+-- int_listings_service_checked_even_ids and _odd_ids read it in two halves built in
+-- parallel (one read of the source view, split by id parity, because a read of the
+-- view runs on one core) and add what the microservice's tables would refuse (read
+-- from their catalog) to `rejection_reason`; int_listings_service_checked unions them.
 
 with
 
@@ -159,7 +159,7 @@ final as (
         published_updated_at as updated_at,
 
         -- quarantine (the migration's own rules; the service's constraints are
-        -- checked where the rows are stored, see macros/stored_half.sql)
+        -- checked in the two halves, see macros/service_checked_half.sql)
         nullif(array_to_string(rejection_reasons, '; '), '') as rule_rejection_reason,
 
         -- nested

@@ -1,7 +1,7 @@
-{% macro stored_half(parity) -%}
+{% macro service_checked_half(parity) -%}
     {#- One half of int_listings_validated (rows whose source id is even or odd),
-        with what the microservice's tables would refuse added to the migration's
-        own reasons. The parity filter reaches the source view's base tables; the
+        checked against the microservice's own tables: what they would refuse is
+        added to the migration's own reasons. The parity filter reaches the source view's base tables; the
         `offset 0` keeps the half's rows from being flattened into this query, so
         each value the constraints read is computed once, not once per reference. -#}
 with
