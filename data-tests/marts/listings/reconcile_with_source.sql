@@ -10,7 +10,8 @@ with
 source_totals as (
 
     -- Distinct ids per side are counted by sorting plain integers: cheaper than
-    -- grouping 1.5M (source_type, id) pairs with their images alongside.
+    -- grouping (source_type, id) pairs with their images alongside (see
+    -- docs/benchmarks.md).
     select
         count(*) as source_rows,
         count(distinct id) filter (where source_type = 'c2c')

@@ -3,10 +3,10 @@
 -- out), built in SQL so that lineage, tests and the index agree: the listing's
 -- fields, its location as a geo_point and its images nested in display_order.
 -- Timestamps are UTC ISO 8601 strings with a `Z`. `json`, not `jsonb`: the
--- indexer ships the text as it is, and building
--- json is about twice as fast. Each listing's images come from one index range
--- scan of listing_images (listing_id, display_order), so a single document, a
--- sample or the whole stream in id order is cheap to read.
+-- indexer ships the text as it is, and json costs less to build (figures in
+-- docs/benchmarks.md, "Choices made for speed"). Each listing's images come from
+-- one index range scan of listing_images (listing_id, display_order), so a single
+-- document, a sample or the whole stream in id order is cheap to read.
 
 with
 
@@ -31,7 +31,8 @@ images as (
 fields as (
 
     -- One column per document key, in the document's order; row_to_json below
-    -- turns the row into the document (faster than json_build_object).
+    -- turns the row into the document (cheaper than json_build_object: see
+    -- docs/benchmarks.md).
     select
         listings.listing_id as id,
         listings.listing_uuid as uuid,
