@@ -103,7 +103,7 @@ PY
 
 # A digest of what a build depends on: rebuild when the project changed since the last one.
 project_digest() {
-    find models macros seeds tests dbt_project.yml -type f ! -path 'tests/python/*' -print0 | sort -z | xargs -0 sha256sum | sha256sum |
+    find models macros seeds tests dbt_project.yml -type f ! \( -path 'tests/*' \( -name '*.py' -o -path 'tests/__pycache__/*' \) \) -print0 | sort -z | xargs -0 sha256sum | sha256sum |
         cut -d' ' -f1
 }
 

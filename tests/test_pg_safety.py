@@ -34,7 +34,7 @@ from psycopg import sql
 from migration import fdw, fixtures
 from migration.pg import ConfigError, PgSettings
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def monolith_env(settings: PgSettings, password: str | None, **extra: str) -> dict[str, str]:

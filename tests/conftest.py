@@ -9,7 +9,7 @@ PGUSER must be a role with CREATEDB. Usually `scripts/test.sh` sets them (throug
 a throw-away role:
 
     su postgres -c "psql -c \"CREATE ROLE migration_test LOGIN CREATEDB PASSWORD 'secret'\""
-    PGHOST=localhost PGUSER=migration_test PGPASSWORD=secret .venv/bin/pytest tests/python
+    PGHOST=localhost PGUSER=migration_test PGPASSWORD=secret .venv/bin/pytest tests
 
 Without a reachable server the tests that use `scratch_db` fail (they are not skipped).
 """
@@ -41,7 +41,7 @@ def scratch_db() -> Iterator[PgSettings]:
         with admin.connect(autocommit=True) as conn:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     except (ConfigError, psycopg.Error) as exc:
-        pytest.fail(f"scratch_db needs a PostgreSQL role with CREATEDB (see tests/python/conftest.py): {exc}")
+        pytest.fail(f"scratch_db needs a PostgreSQL role with CREATEDB (see tests/conftest.py): {exc}")
     try:
         yield admin.with_database(name)
     finally:
@@ -59,7 +59,7 @@ from pathlib import Path  # noqa: E402
 
 from migration import fixtures  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 DBT = str(Path(sys.executable).with_name("dbt"))
 
 

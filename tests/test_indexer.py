@@ -39,7 +39,7 @@ from indexer.opensearch import Indices, make_client
 from migration.fixtures import DIRTY_CASE_IDS
 from migration.pg import PgSettings
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 VIEW = "public_search.listing_search_documents"
 SECRET = "s3cret-Pa55word"
 TEXT_CASES = (

@@ -16,7 +16,7 @@ from psycopg import sql
 from migration import fixtures
 from migration.pg import PgSettings
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 NAMESPACE = uuid.UUID(yaml.safe_load((ROOT / "dbt_project.yml").read_text())["vars"]["listing_uuid_namespace"])
 STAGED = "public_staged"
 # every output table of the migration, staged by dbt build

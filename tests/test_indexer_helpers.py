@@ -36,7 +36,7 @@ from opensearchpy import OpenSearch
 
 from migration.pg import PgSettings
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 BIG_ID = 5_000_000_000  # b2c-like ids live above 2^32
 
 SCHEMA_SQL = """
