@@ -62,7 +62,7 @@ ensure_database() {
     "$VENV/bin/python" - "$1" <<'PY'
 import sys
 from psycopg import sql
-from migration.pg import PgSettings
+from listings_common.pg import PgSettings
 name = sys.argv[1]
 with PgSettings.from_env().with_database("postgres").connect(autocommit=True) as conn:
     if not conn.execute("select 1 from pg_database where datname = %s", (name,)).fetchone():
