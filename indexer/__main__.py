@@ -1,7 +1,7 @@
-"""`python -m indexer ...`"""
+"""`python -m indexer ...` (the same as the `listings-indexer` console script)."""
 
 import sys
 
-from .cli import main
+from indexer.cli import main
 
 sys.exit(main())

@@ -29,10 +29,11 @@ from dataclasses import dataclass, field
 from opensearchpy import OpenSearch
 from opensearchpy.exceptions import SerializationError, TransportError
 
+from listings_common.progress import Progress
+
 from .config import OpenSearchSettings
 from .errors import OpenSearchError
 from .opensearch import describe_error
-from .progress import Progress
 from .retry import RetryPolicy, block_message, is_transient
 
 Row = tuple[int, bytes]  # (listing id, document as UTF-8 JSON text, never decoded)

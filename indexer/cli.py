@@ -4,7 +4,7 @@ Exit codes: 0 ok; 1 the data is wrong: validation mismatch, rejected documents, 
 much smaller than the live index (shrink guard), nothing valid to roll back to; 2
 configuration or connection problem, OpenSearch failing persistently, an index block, the
 alias locked by another run; 130 interrupted (Ctrl-C or SIGTERM). Expected failures are
-one line on stderr, never a traceback.
+one line on stderr, never a traceback (listings_common.cli.run).
 """
 
 from __future__ import annotations
@@ -17,11 +17,10 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from types import FrameType
 
-from migration.pg import ConfigError
+from listings_common.cli import run as run_cli
 
 from . import commands, sync
 from .config import DEFAULT_ALIAS, Config, load_config
-from .errors import IndexerError
 
 PROG = "indexer"
 
@@ -258,15 +257,4 @@ def run(args: argparse.Namespace, config: Config) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        run(args, config_from_args(args, os.environ))
-    except IndexerError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except ConfigError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"{PROG}: interrupted", file=sys.stderr)
-        return 130
-    return 0
+    return run_cli(lambda: run(args, config_from_args(args, os.environ)), name=PROG, error_label="error: ")

@@ -24,6 +24,8 @@ from typing import TextIO
 
 from opensearchpy import OpenSearch
 
+from listings_common.progress import Progress
+
 from . import sync as index_sync
 from .bulk import BulkLoader, LoadResult, batched
 from .config import Config
@@ -31,7 +33,6 @@ from .errors import DataError, IndexerError, OpenSearchError
 from .lock import LockStore, alias_lock, this_host
 from .lock import unlock as remove_lock
 from .opensearch import IndexInfo, Indices, load_alias, make_client
-from .progress import Progress
 from .retry import RetryPolicy
 from .source import Snapshot
 from .validate import validate

@@ -1,6 +1,6 @@
 """Settings for the indexer: environment variables and command-line flags, in one place.
 
-PostgreSQL comes from the same PG* variables as the dbt profile (`migration.pg`).
+PostgreSQL comes from the same PG* variables as the dbt profile (`listings_common.pg`).
 OpenSearch from OPENSEARCH_URL (default http://localhost:9200), OPENSEARCH_USER,
 OPENSEARCH_PASSWORD, OPENSEARCH_CA_CERTS, OPENSEARCH_VERIFY_CERTS (default true),
 OPENSEARCH_TIMEOUT (seconds per request, default 120) and OPENSEARCH_ALLOW_INSECURE_AUTH
@@ -20,7 +20,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-from migration.pg import ConfigError, PgSettings
+from listings_common.errors import ConfigError
+from listings_common.pg import PgSettings
 
 DEFAULT_OPENSEARCH_URL = "http://localhost:9200"
 DEFAULT_SCHEMA = "public"

@@ -2,16 +2,17 @@
 
 Exit codes: 1 = the data is wrong (validation mismatch, documents rejected),
 2 = configuration or connection problem (wrong URL, server down, credentials,
-missing view). `migration.pg.ConfigError` is treated like an exit-2 error too.
+missing view). `listings_common.errors.ConfigError` (a bad setting) is the same kind of
+exit-2 failure: both are `ListingsError`s, which `listings_common.cli.run` reports.
 """
 
 from __future__ import annotations
 
+from listings_common.errors import EXIT_DATA, ListingsError
 
-class IndexerError(Exception):
-    """An expected failure: message is one line, safe to print (no secrets)."""
 
-    exit_code = 2
+class IndexerError(ListingsError):
+    """An expected failure of the indexer: message is one line, safe to print (no secrets)."""
 
 
 class SourceError(IndexerError):
@@ -32,4 +33,4 @@ class OpenSearchError(IndexerError):
 class DataError(IndexerError):
     """The index does not match the database, or documents were rejected."""
 
-    exit_code = 1
+    exit_code = EXIT_DATA

@@ -18,7 +18,7 @@ from psycopg import sql
 from psycopg.abc import Buffer
 from psycopg.adapt import Loader
 
-from migration.pg import PgSettings
+from listings_common.pg import PgSettings
 
 from .errors import SourceError
 

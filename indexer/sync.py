@@ -46,7 +46,7 @@ from opensearchpy import OpenSearch
 from opensearchpy.exceptions import SerializationError, TransportError
 from psycopg import sql
 
-from migration.pg import ConfigError
+from listings_common.errors import ConfigError
 
 from .bulk import with_hash
 from .config import Config

@@ -1,1 +1,1 @@
-"""Tooling around the dbt migration: fixtures, the monolith FDW attach, the report."""
+"""Tooling around the dbt migration: preflight, the monolith FDW attach, publish, the report (cli)."""

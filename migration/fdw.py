@@ -24,15 +24,15 @@ user's mapping in the way stops the command with one line).
 
 from __future__ import annotations
 
-import argparse
 import os
 from collections.abc import Mapping
 
 import psycopg
 from psycopg import errors, sql
 
+from listings_common.errors import ConfigError
+from listings_common.pg import TLS_VARIABLES, PgSettings, escape_option
 from migration import project
-from migration.pg import TLS_VARIABLES, ConfigError, PgSettings, escape_option
 
 SERVER = "monolith_server"
 VIEW = "unified_listings"
@@ -307,33 +307,18 @@ def _one_line(exc: psycopg.Error, monolith: PgSettings) -> str:
     return line.replace(monolith.password, "***") if monolith.password else line
 
 
-def add_cli(subparsers: argparse._SubParsersAction) -> None:
-    for name, handler, text in (
-        ("attach-monolith", _attach_main, "attach the monolith's unified_listings view via postgres_fdw"),
-        ("detach-monolith", _detach_main, "drop the postgres_fdw foreign schema and server"),
-    ):
-        parser = subparsers.add_parser(name, help=text, description=__doc__.split("\n\n")[1])
-        parser.add_argument(
-            "--schema",
-            help="local schema for the foreign table (default: MONOLITH_SCHEMA or 'monolith', the dbt var)",
-        )
-        if name == "attach-monolith":
-            parser.add_argument(
-                "--remote-schema", default="monolith", help="schema of the view on the monolith (default: monolith)"
-            )
-        parser.set_defaults(handler=handler)
-
-
-def _attach_main(args: argparse.Namespace) -> int:
-    schema = args.schema or project.load().monolith_schema
+def attach_command(schema: str | None = None, remote_schema: str = "monolith") -> int:
+    """`attach-monolith` as the CLI runs it: into the PG* database, from the MONOLITH_PG* server."""
+    schema = schema or project.load().monolith_schema
     monolith = monolith_settings()
-    rows = attach(PgSettings.from_env(), monolith, schema, args.remote_schema)
+    rows = attach(PgSettings.from_env(), monolith, schema, remote_schema)
     print(f"✓ {schema}.{VIEW} now reads {monolith.describe()} ({rows:,} rows)")
     return 0
 
 
-def _detach_main(args: argparse.Namespace) -> int:
-    schema = args.schema or project.load().monolith_schema
+def detach_command(schema: str | None = None) -> int:
+    """`detach-monolith` as the CLI runs it, in the PG* database."""
+    schema = schema or project.load().monolith_schema
     detach(PgSettings.from_env(), schema)
     print(f"✓ dropped foreign table {schema}.{VIEW}, schema {schema} and server {SERVER}")
     return 0

@@ -12,14 +12,13 @@ check and exits 1 if a required one fails.
 
 from __future__ import annotations
 
-import argparse
 import os
 
 import psycopg
 from psycopg import sql
 
+from listings_common.pg import PgSettings
 from migration import project
-from migration.pg import PgSettings
 
 EXPECTED_COLUMNS = [
     "id", "source_type", "user_id", "category_id", "title", "description", "price", "condition", "status",
@@ -172,8 +171,6 @@ def _size(n: int) -> str:
     return f"{n} B"
 
 
-def add_cli(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "preflight", help="pre-migration checks; exit 1 if a required one fails", description=__doc__.split("\n\n")[1]
-    )
-    parser.set_defaults(handler=lambda args: 0 if run(PgSettings.from_env(), project.load()) else 1)
+def run_command() -> int:
+    """`preflight` as the CLI runs it, against the PG* database: exit 1 if a required check fails."""
+    return 0 if run(PgSettings.from_env(), project.load()) else 1

@@ -13,7 +13,6 @@ re-running build + publish is the catch-up of a live monolith.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -23,8 +22,8 @@ from dataclasses import dataclass, field
 import psycopg
 from psycopg import sql
 
-from migration import project
-from migration.pg import ConfigError, PgSettings
+from listings_common.errors import ConfigError
+from listings_common.pg import PgSettings
 
 EXIT_REFUSED = 1
 TABLES = ("listings", "listing_images", "listing_locations")
@@ -761,41 +760,8 @@ def run(pg: PgSettings, options: Options, out: Callable[[str], None] = print) ->
     return 0
 
 
-def add_cli(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "publish",
-        help="move the tested result of `dbt build` into the microservice's tables (one transaction)",
-        description=__doc__.split("\n\n")[1],
-    )
-    parser.add_argument(
-        "--plan", action="store_true", help="print what would be inserted, updated, deleted; change nothing"
-    )
-    parser.add_argument(
-        "--allow-large-change",
-        action="store_true",
-        help="publish even when a catch-up would delete more than --max-delete-share or update more than"
-        " --max-update-share of the published listings",
-    )
-    parser.add_argument("--max-delete-share", type=float, default=0.10, metavar="F", help="default 0.10")
-    parser.add_argument("--max-update-share", type=float, default=0.50, metavar="F", help="default 0.50")
-    parser.add_argument(
-        "--lock-timeout", default="5s", metavar="T", help="wait at most T for a lock on the service's tables (5s)"
-    )
-    parser.add_argument("--schema", help="dbt target schema (default $LISTINGS_SCHEMA or public)")
-    parser.add_argument("--timings", action="store_true", help="print each statement's time and rows on stderr")
-    parser.set_defaults(handler=_main)
-
-
-def _main(args: argparse.Namespace) -> int:
-    options = Options(
-        schema=args.schema or project.load().target_schema,
-        plan_only=args.plan,
-        allow_large_change=args.allow_large_change,
-        max_delete_share=args.max_delete_share,
-        max_update_share=args.max_update_share,
-        lock_timeout=args.lock_timeout,
-        timings=args.timings,
-    )
+def run_command(options: Options) -> int:
+    """`publish` as the CLI runs it, against the PG* database: a refusal is one line and exit 1."""
     try:
         return run(PgSettings.from_env(), options)
     except Refused as exc:

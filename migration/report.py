@@ -12,7 +12,6 @@ same run that staged the result): a live monolith cannot make the report lie.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import uuid
 from collections.abc import Callable
@@ -21,8 +20,9 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql
 
+from listings_common.errors import ConfigError
+from listings_common.pg import PgSettings
 from migration import project
-from migration.pg import ConfigError, PgSettings
 
 OK, FAIL = "✓", "✗"
 
@@ -260,16 +260,8 @@ def _print_reasons(out: Callable[[str], None], label: str, rows: list[tuple]) ->
     return total
 
 
-def add_cli(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "report",
-        help="print the migration summary and validations; exit 1 on FAILURE",
-        description=__doc__.split("\n\n")[0],
-    )
-    parser.set_defaults(handler=_main)
-
-
-def _main(args: argparse.Namespace) -> int:
+def run_command() -> int:
+    """`report` as the CLI runs it, against the PG* database: 0 on SUCCESS, 1 on FAILURE."""
     try:
         passed = run(PgSettings.from_env(), project.load())
     except (psycopg.errors.UndefinedTable, TypeError) as exc:

@@ -27,8 +27,8 @@ from psycopg import sql
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from migration import fixtures  # noqa: E402
-from migration.pg import PgSettings  # noqa: E402
+import standin  # noqa: E402
+from listings_common.pg import PgSettings  # noqa: E402
 
 
 def run_measured(argv: list[str], env: dict[str, str]) -> tuple[float, int, int]:
@@ -63,10 +63,10 @@ def main() -> int:
         if not have or not args.keep_data:
             print(f"generating {args.c2c:,} C2C + {args.b2c:,} B2C listings ...", flush=True)
             started = time.perf_counter()
-            fixtures.load_schema(conn)
-            fixtures.generate(conn, c2c=args.c2c, b2c=args.b2c)
+            standin.load_schema(conn)
+            standin.generate(conn, c2c=args.c2c, b2c=args.b2c)
             print(f"  generated in {time.perf_counter() - started:.1f} s", flush=True)
-        fixtures.load_service_schema(conn)
+        standin.load_service_schema(conn)
         conn.execute("checkpoint")
         settings = dict(
             conn.execute(

@@ -32,14 +32,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from indexer.progress import Progress
+
 from indexer.bulk import FILTER_PATH, NDJSON, BulkLoader, Row, batched, ndjson
 from indexer.config import Config, load_config
 from indexer.errors import IndexerError
 from indexer.opensearch import Indices, make_client
-from indexer.progress import Progress
 from indexer.source import Snapshot
 from indexer.validate import validate
-from migration.pg import ConfigError
+from listings_common.errors import ConfigError
 
 
 def peak_rss_mib() -> float:

@@ -50,7 +50,7 @@ from psycopg import sql  # noqa: E402
 from indexer import sync as index_sync  # noqa: E402
 from indexer.config import load_config  # noqa: E402
 from indexer.lock import LOCK_INDEX  # noqa: E402
-from migration.pg import PgSettings  # noqa: E402
+from listings_common.pg import PgSettings  # noqa: E402
 
 ALIAS = "bench_sync_listings"
 BIG = 5_000_000_000

@@ -9,19 +9,25 @@ PYTHON_BIN="${PYTHON:-python3.11}"
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
-# A venv with the pinned tree from requirements.lock, rebuilt when the lock changes.
+# The setuptools that builds the project (pyproject.toml's [build-system] pins the same).
+SETUPTOOLS_PIN="setuptools==80.9.0"
+
+# A venv with the pinned tree from requirements.lock and the project itself installed
+# (editable: the console scripts listings-migration, listings-indexer, listings-standin),
+# rebuilt when the lock or pyproject.toml changes.
 ensure_venv() {
     local stamp="$VENV/.requirements.lock.sha"
     local want
-    want="$(sha256sum "$REPO/requirements.lock" | cut -d' ' -f1)"
+    want="$(cat "$REPO/requirements.lock" "$REPO/pyproject.toml" | sha256sum | cut -d' ' -f1)"
     if [[ -x "$VENV/bin/python" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
         return 0
     fi
     command -v "$PYTHON_BIN" >/dev/null || PYTHON_BIN=python3
-    say "creating the virtualenv (.venv) from requirements.lock"
+    say "creating the virtualenv (.venv) from requirements.lock, and installing the project into it"
     "$PYTHON_BIN" -m venv "$VENV"
     "$VENV/bin/python" -m pip install --quiet --upgrade pip
-    "$VENV/bin/python" -m pip install --quiet --requirement "$REPO/requirements.lock"
+    "$VENV/bin/python" -m pip install --quiet --requirement "$REPO/requirements.lock" "$SETUPTOOLS_PIN"
+    "$VENV/bin/python" -m pip install --quiet --no-deps --no-build-isolation --editable "$REPO"
     echo "$want" > "$stamp"
 }
 
@@ -62,7 +68,7 @@ ensure_database() {
     "$VENV/bin/python" - "$1" <<'PY'
 import sys
 from psycopg import sql
-from migration.pg import PgSettings
+from listings_common.pg import PgSettings
 name = sys.argv[1]
 with PgSettings.from_env().with_database("postgres").connect(autocommit=True) as conn:
     if not conn.execute("select 1 from pg_database where datname = %s", (name,)).fetchone():

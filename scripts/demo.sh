@@ -40,7 +40,7 @@ python -m indexer validate
 
 say "catch-up: the monolith changes while it is live (an edit, a new listing, a deletion)"
 python - <<'PY'
-from migration.pg import PgSettings
+from listings_common.pg import PgSettings
 with PgSettings.from_env().connect() as conn:
     conn.execute("update monolith.c2c_listings set title = title || ' (edited live)', updated_at = now()"
                  " where id = (select min(id) from monolith.c2c_listings)")

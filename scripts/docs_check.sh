@@ -90,7 +90,7 @@ ensure_browser_tools() {
 database_built() {
     python - <<'PY'
 import os, sys
-from migration.pg import PgSettings
+from listings_common.pg import PgSettings
 schema = os.environ.get("LISTINGS_SCHEMA") or "public"
 with PgSettings.from_env().connect() as conn:
     found = conn.execute(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from conftest import migration_cli
 
-from migration import fixtures
+import standin
 
 
 def test_preflight_passes_on_a_readable_monolith_and_fails_without_one(scratch_db):
@@ -13,14 +13,14 @@ def test_preflight_passes_on_a_readable_monolith_and_fails_without_one(scratch_d
     assert "✗" in missing.stdout and "attach-monolith" in missing.stdout
 
     with scratch_db.connect(autocommit=True) as conn:
-        fixtures.load_schema(conn)
-        fixtures.seed_example(conn)
+        standin.load_schema(conn)
+        standin.load_example(conn)
     no_service = migration_cli(scratch_db, "preflight")
     assert no_service.returncode == 1
     assert "✗ the microservice's tables exist in schema public (missing: listings" in no_service.stdout
 
     with scratch_db.connect(autocommit=True) as conn:
-        fixtures.load_service_schema(conn)
+        standin.load_service_schema(conn)
     ready = migration_cli(scratch_db, "preflight")
     assert ready.returncode == 0, ready.stdout
     assert "25 expected columns" in ready.stdout
@@ -30,9 +30,9 @@ def test_preflight_passes_on_a_readable_monolith_and_fails_without_one(scratch_d
 
 def test_preflight_names_the_privileges_publish_lacks(scratch_db):
     with scratch_db.connect(autocommit=True) as conn:
-        fixtures.load_schema(conn)
-        fixtures.seed_example(conn)
-        fixtures.load_service_schema(conn)
+        standin.load_schema(conn)
+        standin.load_example(conn)
+        standin.load_service_schema(conn)
         conn.execute("drop role if exists preflight_reader")
         conn.execute("create role preflight_reader login password 'preflight-reader-pw'")
         conn.execute("grant select on all tables in schema public, monolith to preflight_reader")
@@ -55,9 +55,9 @@ def test_preflight_names_the_privileges_publish_lacks(scratch_db):
 
 def test_preflight_flags_a_monolith_whose_time_zone_is_not_the_configured_one(scratch_db):
     with scratch_db.connect(autocommit=True) as conn:
-        fixtures.load_schema(conn)
-        fixtures.seed_example(conn)
-        fixtures.load_service_schema(conn)
+        standin.load_schema(conn)
+        standin.load_example(conn)
+        standin.load_service_schema(conn)
         conn.execute(f"alter database \"{scratch_db.dbname}\" set timezone = 'Europe/Belgrade'")
     wrong = migration_cli(scratch_db, "preflight")
     assert wrong.returncode == 1

@@ -34,9 +34,9 @@ import pytest
 from conftest import pg_env, scratch_database
 from opensearchpy import OpenSearch
 
-from migration.pg import PgSettings
+from listings_common.pg import PgSettings
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 BIG_ID = 5_000_000_000  # b2c-like ids live above 2^32
 
 SCHEMA_SQL = """

@@ -13,10 +13,10 @@ import yaml
 from conftest import build, load_monolith, migration_cli, passfile_password, pg_env, scratch_database
 from psycopg import sql
 
-from migration import fixtures
-from migration.pg import PgSettings
+import standin
+from listings_common.pg import PgSettings
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 NAMESPACE = uuid.UUID(yaml.safe_load((ROOT / "dbt_project.yml").read_text())["vars"]["listing_uuid_namespace"])
 STAGED = "public_staged"
 # every output table of the migration, staged by dbt build
@@ -47,7 +47,7 @@ def table_digests(settings: PgSettings) -> dict[str, str]:
 
 def outcome(conn, case: str) -> dict:
     """What became of dirty case `case`: its listing row, rejection, location, images."""
-    source_type, source_id = fixtures.DIRTY_CASE_IDS[case]
+    source_type, source_id = standin.DIRTY_CASE_IDS[case]
     listing = conn.execute(
         "select l.*, m.source_status from listing_id_map m join listings l on l.id = m.listing_id"
         " where m.source_type = %s and m.source_id = %s",
@@ -112,7 +112,7 @@ def test_rows_that_break_the_contract_are_quarantined_with_their_reason(migrated
     with migrated_db.connect() as conn:
         conn.execute("set search_path = public_staged")
         result = outcome(conn, case)
-        source_type, source_id = fixtures.DIRTY_CASE_IDS[case]
+        source_type, source_id = standin.DIRTY_CASE_IDS[case]
         image_reasons = conn.execute(
             "select distinct reason from listing_images_rejected where source_type = %s and source_listing_id = %s",
             (source_type, source_id),
@@ -147,7 +147,7 @@ def test_status_and_currency_are_mapped_and_the_source_status_is_kept(migrated_d
             " join listings l on l.id = m.listing_id"
             " join monolith.unified_listings v on v.source_type = m.source_type and v.id = m.source_id"
             " where (m.source_type, m.source_id) = (%s, %s)",
-            fixtures.DIRTY_CASE_IDS[case],
+            standin.DIRTY_CASE_IDS[case],
         ).fetchone()
     assert listing is not None, f"{case} was not migrated"
     if status:
@@ -166,7 +166,7 @@ def test_status_and_currency_are_mapped_and_the_source_status_is_kept(migrated_d
     ],
 )
 def test_invalid_coordinates_are_not_written_but_kept_with_a_reason(migrated_db, case, reason):
-    source_type, source_id = fixtures.DIRTY_CASE_IDS[case]
+    source_type, source_id = standin.DIRTY_CASE_IDS[case]
     with migrated_db.connect() as conn:
         location = conn.execute(
             "select loc.latitude, loc.longitude, loc.show_on_map, r.reason, r.latitude is not null or r.longitude"
@@ -191,7 +191,7 @@ def test_images_without_url_are_quarantined_and_the_rest_renumbered(migrated_db)
         ).fetchone()[0]
     ids = {(t, i) for i, t, _ in rejected}
     for case in ("c2c_image_url_null", "c2c_image_url_blank", "b2c_image_url_null"):
-        assert fixtures.DIRTY_CASE_IDS[case] in ids
+        assert standin.DIRTY_CASE_IDS[case] in ids
     assert gaps == 0
 
 
@@ -234,7 +234,7 @@ def test_c2c_ids_are_kept_and_b2c_ids_offset_so_colliding_ids_never_merge(migrat
     ],
 )
 def test_edge_values_are_published_and_land_in_the_service_tables(migrated_db, case):
-    source_type, source_id = fixtures.DIRTY_CASE_IDS[case]
+    source_type, source_id = standin.DIRTY_CASE_IDS[case]
     listing_id = source_id + (B2C_OFFSET if source_type == "b2c" else 0)
     with migrated_db.connect() as conn:
         row = conn.execute(
@@ -276,7 +276,7 @@ def test_text_is_carried_byte_for_byte(migrated_db):
             conn.execute(
                 "select l.title || l.description from public_staged.listing_id_map m join public_staged.listings l"
                 " on l.id = m.listing_id where (m.source_type, m.source_id) = (%s, %s)",
-                fixtures.DIRTY_CASE_IDS[case],
+                standin.DIRTY_CASE_IDS[case],
             ).fetchone()[0]
             for case in ("c2c_text_emoji", "c2c_text_control_whitespace", "c2c_text_quotes_backslashes")
         ]
@@ -286,7 +286,7 @@ def test_text_is_carried_byte_for_byte(migrated_db):
 
 
 def test_b2c_timestamps_keep_their_instant_whatever_their_offset(migrated_db):
-    _, product_id = fixtures.DIRTY_CASE_IDS["b2c_timestamps_non_utc"]
+    _, product_id = standin.DIRTY_CASE_IDS["b2c_timestamps_non_utc"]
     with migrated_db.connect() as conn:
         conn.execute("set time zone 'America/New_York'")
         listing, product = conn.execute(
@@ -314,7 +314,7 @@ def monolith_env(settings: PgSettings, password: str | None) -> dict[str, str]:
 def test_build_through_postgres_fdw_gives_the_same_tables_as_the_same_database(run_dbt, migrated_db):
     with scratch_database("target") as target:
         with target.connect(autocommit=True) as conn:
-            fixtures.load_service_schema(conn)
+            standin.load_service_schema(conn)
         password = passfile_password(migrated_db)
         attached = migration_cli(target, "attach-monolith", env=monolith_env(migrated_db, password))
         assert attached.returncode == 0, attached.stderr
@@ -327,7 +327,7 @@ def test_build_through_postgres_fdw_gives_the_same_tables_as_the_same_database(r
 
 def test_attach_monolith_with_a_wrong_password_fails_in_one_line(scratch_db):
     with scratch_db.connect(autocommit=True) as conn:
-        fixtures.load_schema(conn)
+        standin.load_schema(conn)
     result = migration_cli(
         scratch_db,
         "attach-monolith",
@@ -367,7 +367,7 @@ def test_report_fails_when_a_staged_listing_with_images_goes_missing(run_dbt):
 
 def test_report_without_built_tables_says_to_run_dbt_build(scratch_db):
     with scratch_db.connect(autocommit=True) as conn:
-        fixtures.load_schema(conn)
+        standin.load_schema(conn)
     result = report(scratch_db)
     assert result.returncode == 2
     assert len(result.stderr.strip().splitlines()) == 1

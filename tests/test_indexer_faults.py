@@ -28,7 +28,7 @@ from test_indexer_helpers import (
 
 from indexer.config import load_config
 from indexer.lock import LOCK_INDEX
-from migration.pg import ConfigError
+from listings_common.errors import ConfigError
 
 docs_db = helpers.docs_db
 idx_env = helpers.idx_env

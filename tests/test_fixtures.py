@@ -1,4 +1,4 @@
-"""migration.fixtures against a real PostgreSQL: each test loads the schema into its own database."""
+"""The stand-in monolith (standin) against a real PostgreSQL: each test loads the schema into its own database."""
 
 from __future__ import annotations
 
@@ -9,18 +9,21 @@ from collections.abc import Iterator
 
 import psycopg
 import pytest
+from conftest import ROOT
 
-from migration.fixtures import (
+from listings_common.errors import ConfigError
+from listings_common.pg import PgSettings
+from standin import (
     DIRTY_CASE_IDS,
     DIRTY_CASES,
+    DIRTY_EXPECTATIONS,
     DIRTY_ID_BASE,
     add_dirty,
     generate,
+    load_example,
     load_schema,
-    seed_example,
     view_counts,
 )
-from migration.pg import ConfigError, PgSettings
 
 VIEW_MD5 = """
 SELECT md5(string_agg(u::text, E'\\n' ORDER BY u.source_type, u.id))
@@ -31,88 +34,6 @@ FROM monolith.unified_listings AS u WHERE u.id > 0 AND u.id < %s
 # B2C 12 cases x 1 + 3 cases x 3 + 3 cases x 2.
 DIRTY_C2C_IMAGES = 350
 DIRTY_B2C_IMAGES = 27
-
-# What each dirty case must look like in monolith.unified_listings (alias u).
-DIRTY_EXPECTATIONS = {
-    "c2c_title_null": "u.title IS NULL",
-    "c2c_title_blank": "u.title = '   '",
-    "c2c_price_null": "u.price IS NULL",
-    "c2c_user_id_null": "u.user_id IS NULL",
-    "c2c_price_negative": "u.price < 0",
-    "c2c_price_too_big": "u.price = 123456789.00",
-    "c2c_latitude_out_of_range": "u.latitude = 95",
-    "c2c_longitude_out_of_range": "u.longitude = -200",
-    "c2c_longitude_missing": "u.latitude IS NOT NULL AND u.longitude IS NULL",
-    "c2c_status_upper_case": "u.status = 'ACTIVE'",
-    "c2c_status_padded": "u.status = ' Sold '",
-    "c2c_status_empty": "u.status = ''",
-    "c2c_status_null": "u.status IS NULL",
-    "c2c_status_capitalised": "u.status = 'Archived'",
-    "c2c_status_draft": "u.status = 'draft'",
-    "c2c_status_unknown": "u.status = 'pending_review'",
-    "c2c_currency_eur": "u.metadata->>'currency' = 'EUR'",
-    "c2c_currency_lower_case": "u.metadata->>'currency' = 'eur'",
-    "c2c_currency_invalid": "u.metadata->>'currency' = 'EURO'",
-    "c2c_created_at_null": "u.created_at IS NULL AND u.updated_at IS NOT NULL",
-    "c2c_updated_at_null": "u.updated_at IS NULL AND u.created_at IS NOT NULL",
-    "c2c_image_url_null": "u.images->0->>'public_url' IS NULL AND (u.images->0->>'is_main')::boolean"
-    " AND jsonb_array_length(u.images) = 2",
-    "c2c_image_url_blank": "u.images->1->>'public_url' = '' AND jsonb_array_length(u.images) = 2",
-    "c2c_images_two_main": "(SELECT count(*) FROM jsonb_array_elements(u.images) e WHERE (e->>'is_main')::boolean) = 2",
-    "c2c_images_no_main": "jsonb_array_length(u.images) = 2"
-    " AND NOT EXISTS (SELECT FROM jsonb_array_elements(u.images) e WHERE (e->>'is_main')::boolean)",
-    "c2c_no_images": "u.images = '[]'::jsonb",
-    "c2c_text_serbian_cyrillic": "u.title ~ '[ђћљњџ]' AND strpos(u.description, 'Ђурђевдан') > 0",
-    "c2c_text_russian": "u.title ~ '[ёъы]' AND u.original_language = 'ru'",
-    "c2c_text_emoji": "strpos(u.title, U&'\\+01F600') > 0 AND strpos(u.title, U&'\\200D') > 0",
-    "c2c_text_control_whitespace": "strpos(u.title, E'\\t') > 0 AND strpos(u.description, E'\\r\\n') > 0"
-    " AND strpos(replace(u.description, E'\\r\\n', ''), E'\\n') > 0",
-    "c2c_text_quotes_backslashes": "strpos(u.title, '\"') > 0 AND strpos(u.title, '''') > 0"
-    " AND strpos(u.title, E'\\\\') > 0 AND strpos(u.description, E'\\\\n') > 0",
-    # The description holds "\u0000": valid JSON, but jsonb refuses it, so only json() parses it.
-    "c2c_text_json_looking": "u.title::jsonb ->> 'title' = 'not json' AND json_typeof(u.description::json) = 'array'",
-    "b2c_currency_null": "u.metadata->>'currency' IS NULL",
-    "b2c_currency_usd": "u.metadata->>'currency' = 'USD'",
-    "b2c_inactive": "u.status = 'inactive'",
-    "b2c_images_duplicate_display_order": "jsonb_array_length(u.images) = 3"
-    " AND (SELECT count(DISTINCT e->>'display_order') FROM jsonb_array_elements(u.images) e) = 2",
-    "b2c_images_null_display_order": "EXISTS (SELECT FROM jsonb_array_elements(u.images) e"
-    " WHERE jsonb_typeof(e->'display_order') = 'null')",
-    "b2c_images_gapped_display_order": "(SELECT array_agg((e->>'display_order')::int"
-    " ORDER BY (e->>'display_order')::int) FROM jsonb_array_elements(u.images) e) = ARRAY[0, 5, 9]",
-    "b2c_images_two_default": "(SELECT count(*) FROM jsonb_array_elements(u.images) e"
-    " WHERE (e->>'is_default')::boolean) = 2",
-    "b2c_images_no_default": "jsonb_array_length(u.images) = 2 AND NOT EXISTS"
-    " (SELECT FROM jsonb_array_elements(u.images) e WHERE (e->>'is_default')::boolean)",
-    "b2c_image_url_null": "u.images->0->>'image_url' IS NULL AND u.images->0->>'thumbnail_url' IS NOT NULL",
-    "b2c_timestamps_non_utc": "u.created_at = '2025-01-15 13:30:00' AND u.updated_at = '2025-06-01 10:00:00'",
-    "b2c_individual_location": "u.location = 'Trg slobode 1, Novi Sad'"
-    " AND u.latitude = 45.255 AND u.longitude = 19.845",
-    "b2c_store_coordinates_out_of_range": "u.latitude = 95.5 AND u.longitude = 200",
-    "b2c_price_null": "u.price IS NULL",
-    "b2c_title_null": "u.title IS NULL",
-    # edge values
-    "c2c_id_negative_odd": "u.id = -3",
-    "c2c_id_zero": "u.id = 0",
-    "c2c_id_int_max": "u.id = 2147483647",
-    "c2c_id_int_min": "u.id = -2147483648",
-    "b2c_id_negative_odd": "u.id = -3",
-    "b2c_id_int_max": "u.id = 2147483647",
-    "c2c_created_at_infinity": "u.created_at = 'infinity'",
-    "c2c_updated_at_minus_infinity": "u.updated_at = '-infinity'",
-    "c2c_created_at_bc": "u.created_at < '0001-01-01'",
-    "c2c_created_at_far_future": "u.created_at = '9999-12-31 23:59:59'",
-    "b2c_created_at_infinity": "u.created_at = 'infinity'",
-    "c2c_price_nan": "u.price = 'NaN'",
-    "c2c_price_zero": "u.price = 0",
-    "c2c_latitude_nan": "u.latitude = 'NaN'",
-    "c2c_title_unicode_blank": "u.title = U&'\\00A0\\2003\\3000'",
-    "b2c_title_unicode_blank": "u.title = U&'\\2003\\200B\\2003'",
-    "c2c_title_too_short": "u.title = 'ab'",
-    "c2c_category_null": "u.category_id IS NULL",
-    "c2c_description_huge": "length(u.description) = 420000",
-    "c2c_images_300": "jsonb_array_length(u.images) = 300",
-}
 
 
 @pytest.fixture
@@ -132,7 +53,7 @@ def view_md5(conn: psycopg.Connection, below_id: int = 2**31 - 1) -> str:
 
 
 def test_example_has_ten_listings_twelve_images_both_shapes_and_colliding_ids(conn):
-    counts = seed_example(conn)
+    counts = load_example(conn)
 
     assert view_counts(conn) == (10, 12)
     assert (counts["c2c_listings"], counts["b2c_products"], counts["images"]) == (6, 4, 12)
@@ -165,7 +86,7 @@ def test_example_has_ten_listings_twelve_images_both_shapes_and_colliding_ids(co
 
 
 def test_example_is_clean(conn):
-    seed_example(conn)
+    load_example(conn)
 
     dirty = scalar(
         conn,
@@ -183,14 +104,14 @@ def test_example_is_clean(conn):
     assert bad_images == 0
 
 
-def test_generate_gives_the_same_rows_for_a_seed_and_others_for_another_seed(conn):
-    first_counts = generate(conn, c2c=300, b2c=150, seed=7)
+def test_generate_gives_the_same_rows_for_a_random_state_and_others_for_another(conn):
+    first_counts = generate(conn, c2c=300, b2c=150, random_state=7)
     first = view_md5(conn)
     load_schema(conn)
-    second_counts = generate(conn, c2c=300, b2c=150, seed=7)
+    second_counts = generate(conn, c2c=300, b2c=150, random_state=7)
     second = view_md5(conn)
     load_schema(conn)
-    generate(conn, c2c=300, b2c=150, seed=8)
+    generate(conn, c2c=300, b2c=150, random_state=8)
     other = view_md5(conn)
 
     assert first_counts == second_counts
@@ -223,7 +144,8 @@ def test_dirty_adds_one_view_row_per_case_and_leaves_the_clean_rows_alone(conn):
 def test_each_dirty_case_has_its_defect(conn):
     add_dirty(conn)
 
-    assert set(DIRTY_EXPECTATIONS) == {name for name, _ in DIRTY_CASES}
+    # standin/data/dirty.json gives every case its expectation (a non-blank SQL predicate)
+    assert len(DIRTY_EXPECTATIONS) == len(DIRTY_CASES) and all(p.strip() for p in DIRTY_EXPECTATIONS.values())
     failing = []
     for name, predicate in DIRTY_EXPECTATIONS.items():
         source_type, row_id = DIRTY_CASE_IDS[name]
@@ -358,10 +280,9 @@ def _cli(settings: PgSettings, *args: str, **env: str) -> subprocess.CompletedPr
     if settings.password:
         environ["PGPASSWORD"] = settings.password
     environ.update(env)
-    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     return subprocess.run(
         [sys.executable, "-m", "migration", "fixtures", *args],
-        cwd=repo,
+        cwd=ROOT,
         env=environ,
         capture_output=True,
         text=True,

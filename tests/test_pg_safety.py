@@ -1,4 +1,4 @@
-"""Secrets, encodings and ownership around PostgreSQL: migration/pg.py, migration/fdw.py
+"""Secrets, encodings and ownership around PostgreSQL: listings_common/pg.py, migration/fdw.py
 and scripts/postgres.sh, against real servers.
 
 * The monolith password never reaches a statement's text: a throw-away cluster with
@@ -31,10 +31,12 @@ import pytest
 from conftest import passfile_password, pg_env
 from psycopg import sql
 
-from migration import fdw, fixtures
-from migration.pg import ConfigError, PgSettings
+import standin
+from listings_common.errors import ConfigError
+from listings_common.pg import PgSettings
+from migration import fdw
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def monolith_env(settings: PgSettings, password: str | None, **extra: str) -> dict[str, str]:
@@ -67,7 +69,7 @@ def test_settings_never_show_the_password_in_repr_str_or_a_pytest_diff(tmp_path)
     test = tmp_path / "test_diff.py"
     test.write_text(
         "import os\n"
-        "from migration.pg import PgSettings\n"
+        "from listings_common.pg import PgSettings\n"
         "def test_diff():\n"
         "    left = PgSettings('h', 1, 'u', 'd', os.environ['LEFT_SECRET'])\n"
         "    right = PgSettings('h', 1, 'u', 'd', os.environ['RIGHT_SECRET'])\n"
@@ -190,11 +192,9 @@ def _free_port() -> int:
 
 
 def fdw_cli(settings: PgSettings, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    """`python -m migration ARGS` with only the fdw commands loaded: the real main(), its exit codes and
-    one-line errors, independent of the other command modules."""
-    code = "import sys, migration.__main__ as m; m.COMMAND_MODULES = ['migration.fdw']; sys.exit(m.main(sys.argv[1:]))"
+    """`python -m migration ARGS` (the fdw commands): the real main(), its exit codes and one-line errors."""
     return subprocess.run(
-        [sys.executable, "-c", code, *args],
+        [sys.executable, "-m", "migration", *args],
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT), **pg_env(settings), **(env or {})},
         capture_output=True,
@@ -224,8 +224,8 @@ def server_options(conn: psycopg.Connection) -> dict[str, str]:
 def monolith_db(scratch_db: PgSettings) -> PgSettings:
     """A scratch database holding the stand-in monolith; attach-monolith reads it from itself."""
     with scratch_db.connect(autocommit=True) as conn:
-        fixtures.load_schema(conn)
-        fixtures.generate(conn, c2c=3, b2c=2, dirty=False)
+        standin.load_schema(conn)
+        standin.generate(conn, c2c=3, b2c=2, dirty=False)
     return scratch_db
 
 
@@ -475,8 +475,8 @@ def logging_cluster() -> Iterator[ThrowAwayCluster]:
         with cluster.admin.with_database("monolith").connect(autocommit=True) as conn:
             conn.execute("set log_statement = none")
             conn.execute("set pg_stat_statements.track = none")
-            fixtures.load_schema(conn)
-            fixtures.generate(conn, c2c=3, b2c=2, dirty=False)
+            standin.load_schema(conn)
+            standin.generate(conn, c2c=3, b2c=2, dirty=False)
             conn.execute("grant usage on schema monolith to migration_reader")
             conn.execute("grant select on monolith.unified_listings to migration_reader")
         cluster.monolith = PgSettings(

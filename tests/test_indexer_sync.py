@@ -25,7 +25,7 @@ from indexer.lock import LOCK_INDEX
 from indexer.opensearch import make_client
 from indexer.retry import RetryPolicy
 from indexer.sync import Change, Rejected, Writer
-from migration.pg import PgSettings
+from listings_common.pg import PgSettings
 
 VIEW = "public_search.listing_search_documents"
 LEDGER = "public_migration.published_listings"

@@ -36,10 +36,10 @@ from indexer.bulk import batched, ndjson, with_hash
 from indexer.cli import main
 from indexer.config import load_config
 from indexer.opensearch import Indices, make_client
-from migration.fixtures import DIRTY_CASE_IDS
-from migration.pg import PgSettings
+from listings_common.pg import PgSettings
+from standin import DIRTY_CASE_IDS
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 VIEW = "public_search.listing_search_documents"
 SECRET = "s3cret-Pa55word"
 TEXT_CASES = (

@@ -15,7 +15,7 @@ from indexer.config import load_config
 from indexer.opensearch import Indices, make_client
 from indexer.source import Snapshot
 from indexer.validate import MAX_PROBLEMS, validate
-from migration.pg import PgSettings
+from listings_common.pg import PgSettings
 
 docs_db = helpers.docs_db
 idx_env = helpers.idx_env

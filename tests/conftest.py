@@ -1,6 +1,6 @@
 """Shared fixtures for the Python tests: real PostgreSQL, one scratch database per test.
 
-How the connection is set: the same libpq variables that `migration.pg.PgSettings.from_env`
+How the connection is set: the same libpq variables that `listings_common.pg.PgSettings.from_env`
 reads, PGHOST, PGPORT, PGUSER and PGPASSWORD (defaults localhost, 5432, postgres, none).
 PGDATABASE is not used: `scratch_db` connects to a maintenance database,
 PGTEST_ADMIN_DATABASE (default "postgres"), to create and drop the scratch databases, so
@@ -9,7 +9,7 @@ PGUSER must be a role with CREATEDB. Usually `scripts/test.sh` sets them (throug
 a throw-away role:
 
     su postgres -c "psql -c \"CREATE ROLE migration_test LOGIN CREATEDB PASSWORD 'secret'\""
-    PGHOST=localhost PGUSER=migration_test PGPASSWORD=secret .venv/bin/pytest tests/python
+    PGHOST=localhost PGUSER=migration_test PGPASSWORD=secret .venv/bin/pytest tests
 
 Without a reachable server the tests that use `scratch_db` fail (they are not skipped).
 """
@@ -24,7 +24,8 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from migration.pg import ConfigError, PgSettings
+from listings_common.errors import ConfigError
+from listings_common.pg import PgSettings
 
 
 def _admin_settings() -> PgSettings:
@@ -41,7 +42,7 @@ def scratch_db() -> Iterator[PgSettings]:
         with admin.connect(autocommit=True) as conn:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     except (ConfigError, psycopg.Error) as exc:
-        pytest.fail(f"scratch_db needs a PostgreSQL role with CREATEDB (see tests/python/conftest.py): {exc}")
+        pytest.fail(f"scratch_db needs a PostgreSQL role with CREATEDB (see tests/conftest.py): {exc}")
     try:
         yield admin.with_database(name)
     finally:
@@ -57,9 +58,9 @@ import sys  # noqa: E402
 from contextlib import contextmanager  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from migration import fixtures  # noqa: E402
+import standin  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 DBT = str(Path(sys.executable).with_name("dbt"))
 
 
@@ -122,10 +123,10 @@ def load_monolith(
     """The stand-in monolith: generated rows and (by default) every dirty case; and the
     microservice's stand-in schema (its tables exist before the migration runs)."""
     with settings.connect(autocommit=True) as conn:
-        fixtures.load_schema(conn)
-        fixtures.generate(conn, c2c=c2c, b2c=b2c, dirty=dirty)
+        standin.load_schema(conn)
+        standin.generate(conn, c2c=c2c, b2c=b2c, dirty=dirty)
         if service:
-            fixtures.load_service_schema(conn)
+            standin.load_service_schema(conn)
 
 
 def build(run_dbt, settings: PgSettings, *args: str, env: dict[str, str] | None = None) -> None:

@@ -22,7 +22,7 @@ import pytest
 import yaml
 from conftest import ROOT, build, load_monolith, migration_cli, pg_env, publish, scratch_database
 
-from migration.pg import PgSettings
+from listings_common.pg import PgSettings
 
 B2C_OFFSET = int(yaml.safe_load((ROOT / "dbt_project.yml").read_text())["vars"]["b2c_id_offset"])
 SERVICE_ID = 8_000_000_000_001

@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 
 import psycopg
 
+from listings_common.errors import ConfigError
+
 DEFAULTS = {
     "PGHOST": "localhost",
     "PGPORT": "5432",
@@ -63,10 +65,6 @@ KEEPALIVES = {
 }
 
 STATEMENT_TIMEOUT_VARIABLE = "LISTINGS_PG_STATEMENT_TIMEOUT"
-
-
-class ConfigError(Exception):
-    """A setting the user must fix; reported as one line."""
 
 
 @dataclass(frozen=True)

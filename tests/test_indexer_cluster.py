@@ -27,7 +27,7 @@ from conftest import pg_env, scratch_database
 from opensearchpy import OpenSearch
 from test_indexer_helpers import ROOT, Background, FaultProxy, Rule, alias_targets, indexer, synthetic_documents
 
-from migration.pg import PgSettings
+from listings_common.pg import PgSettings
 
 pytestmark = pytest.mark.slow
 SCRIPT = str(ROOT / "scripts" / "opensearch.sh")

@@ -1,0 +1,35 @@
+"""The one way both command lines end: expected failures are one line on stderr, never a traceback.
+
+`run(action, name=..., error_label=...)` calls `action()` and returns its exit code (None: 0).
+A `ListingsError` prints "<name>: <error_label><message>" and exits with its `exit_code`; a
+psycopg error prints "<name>: <error_label>database error: <message>" and exits 2; Ctrl-C
+(KeyboardInterrupt) prints "<name>: interrupted" and exits 130.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+
+import psycopg
+
+from listings_common.errors import EXIT_ERROR, EXIT_INTERRUPTED, ListingsError
+
+
+def one_line(exc: BaseException) -> str:
+    """The exception's message with all whitespace runs (newlines too) made one space."""
+    return " ".join(str(exc).split()) or exc.__class__.__name__
+
+
+def run(action: Callable[[], int | None], *, name: str, error_label: str = "") -> int:
+    try:
+        return action() or 0
+    except ListingsError as exc:
+        print(f"{name}: {error_label}{one_line(exc)}", file=sys.stderr)
+        return exc.exit_code
+    except psycopg.Error as exc:
+        print(f"{name}: {error_label}database error: {one_line(exc)}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print(f"{name}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
