@@ -38,7 +38,16 @@ const CHAINS = [
   {
     source: 'source.listings_migration.monolith.unified_listings',
     exposure: 'exposure.listings_migration.microservice_tables',
-    models: ['stg_monolith__unified_listings', 'int_listings_validated', 'listings', 'listing_images', 'listing_locations'].map(model),
+    models: [
+      'stg_monolith__unified_listings',
+      'int_listings_validated',
+      'int_listings_service_checked_even_ids',
+      'int_listings_service_checked_odd_ids',
+      'int_listings_service_checked',
+      'listings',
+      'listing_images',
+      'listing_locations',
+    ].map(model),
   },
   {
     source: 'source.listings_migration.microservice.listings',
