@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The main job end to end on a local default: the stand-in monolith with the
-# seed's example data (or --c2c N --b2c N [--dirty] for more) and the
+# example data of the hand-run scripts (or --c2c N --b2c N [--dirty] for more) and the
 # microservice's stand-in schema (applied once; its tables are the service's),
 # dbt build, publish, the migration report, then reindex and validate OpenSearch,
 # and a catch-up: a change in the monolith, build, publish, sync, validate.
