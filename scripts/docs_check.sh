@@ -141,7 +141,7 @@ digest="$(project_digest)"
 if $rebuild || [[ ! -f "$build_stamp" || "$(cat "$build_stamp")" != "$digest" ]] || ! database_built; then
     say "docs database $PGDATABASE: the hand-run scripts' example and dbt build"
     rm -f "$build_stamp"
-    python -m migration fixtures --example --replace-schema --service
+    listings-migration fixtures --example --replace-schema --service
     dbt build --quiet
     echo "$digest" >"$build_stamp"
 fi
