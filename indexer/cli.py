@@ -83,7 +83,10 @@ def _sample_flags(parser: argparse.ArgumentParser) -> None:
         help="documents also compared field by field (default 200, at most 10,000); every document is "
         "compared by its content hash in any case",
     )
-    parser.add_argument("--seed", type=int, help="seed of the sample (default: random, printed)")
+    parser.add_argument(
+        "--random-state", type=int, metavar="N", help="random state of the sample (default: random, printed)"
+    )
+    parser.add_argument("--seed", type=int, dest="random_state", help=argparse.SUPPRESS)  # its old name
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -212,7 +215,7 @@ def config_from_args(args: argparse.Namespace, env: Mapping[str, str] | None = N
         keep_failed=get("keep_failed") or None,
         allow_empty=get("allow_empty") or None,
         sample=get("sample"),
-        seed=get("seed"),
+        random_state=get("random_state"),
         progress=False if args.quiet else None,
     )
 

@@ -34,7 +34,7 @@ from .lock import LockStore, alias_lock, this_host
 from .lock import unlock as remove_lock
 from .opensearch import IndexInfo, Indices, load_alias, make_client
 from .retry import RetryPolicy
-from .source import Snapshot
+from .source import ReadSnapshot
 from .validate import validate
 
 # A source with fewer documents than this share of what the alias serves is refused
@@ -153,7 +153,7 @@ def reindex(config: Config, out: TextIO | None = None, err: TextIO | None = None
 def _reindex_locked(config: Config, client: OpenSearch, indices: Indices, lock, out: TextIO, err: TextIO) -> None:
     started = time.monotonic()
     replicas, replica_note = _replicas(indices, config)
-    with Snapshot(config.pg, config.schema) as snapshot:
+    with ReadSnapshot(config.pg, config.schema) as snapshot:
         snapshot.check_view()
         counts = snapshot.counts()
         # the last publish run this snapshot sees: recorded in _meta, the catch-up sync starts there
@@ -206,7 +206,7 @@ def _reindex_locked(config: Config, client: OpenSearch, indices: Indices, lock, 
                 raise DataError(f"{result.rejected:,} documents rejected by OpenSearch (ids above); alias not moved")
             _ensure_replicas(indices, name, replicas, config.replica_timeout)
             report = validate(
-                client, config.opensearch, name, snapshot, config.sample, config.seed, counts, indices.policy
+                client, config.opensearch, name, snapshot, config.sample, config.random_state, counts, indices.policy
             )
             print("\n".join(report.lines()), file=out)
             if not report.ok:
@@ -261,9 +261,9 @@ def validate_command(config: Config, index: str | None = None, out: TextIO | Non
     target = index or config.alias
     if index is None and not indices.alias_holders():
         raise OpenSearchError(f"alias {config.alias} does not exist; run `reindex` first")
-    with Snapshot(config.pg, config.schema) as snapshot:
+    with ReadSnapshot(config.pg, config.schema) as snapshot:
         report = validate(
-            client, config.opensearch, target, snapshot, config.sample, config.seed, policy=indices.policy
+            client, config.opensearch, target, snapshot, config.sample, config.random_state, policy=indices.policy
         )
     print("\n".join(report.lines()), file=out)
     if not report.ok:
@@ -368,7 +368,7 @@ def status(config: Config, out: TextIO | None = None) -> None:
         print(f"{info.name:<{width}}  {state:<11}  {docs:>12}  {created}  {mark}", file=out)
     if not infos:
         print("(no indices)", file=out)
-    with Snapshot(config.pg, config.schema) as snapshot:
+    with ReadSnapshot(config.pg, config.schema) as snapshot:
         counts = snapshot.counts()
     print(
         f"database  {counts.listings:,} listings, {counts.images:,} listing_images "

@@ -74,7 +74,7 @@ class Config:
     lock_lease: float = 60.0
     # validate (reindex validates too)
     sample: int = 200
-    seed: int | None = None
+    random_state: int | None = None
     progress: bool = True
 
     @property

@@ -38,8 +38,9 @@ def _one_line(exc: psycopg.Error) -> str:
     return " ".join((primary or str(exc) or exc.__class__.__name__).split())
 
 
-class Snapshot:
-    """A consistent, read-only view of the microservice database.
+class ReadSnapshot:
+    """A consistent, read-only view of the microservice database: one REPEATABLE READ transaction
+    (a database snapshot; not a dbt snapshot, not a backup).
 
     Use as a context manager. `schema` is the dbt target schema (tables); the view
     is read from `<schema>_search`.
@@ -51,7 +52,7 @@ class Snapshot:
         self.search_schema = f"{schema}_search"
         self._conn: psycopg.Connection | None = None
 
-    def __enter__(self) -> Snapshot:
+    def __enter__(self) -> ReadSnapshot:
         conn = self.pg.connect(autocommit=False, application_name="listings-indexer")
         # Documents go to OpenSearch as the bytes PostgreSQL sends: they must be UTF-8,
         # whatever PGCLIENTENCODING or the role's default says.
@@ -74,7 +75,7 @@ class Snapshot:
     @property
     def conn(self) -> psycopg.Connection:
         if self._conn is None:
-            raise RuntimeError("Snapshot used outside its `with` block")
+            raise RuntimeError("ReadSnapshot used outside its `with` block")
         return self._conn
 
     def _table(self, name: str) -> sql.Composed:
@@ -163,13 +164,13 @@ class Snapshot:
             cur.execute(query, (ids,))
             return dict(cur.fetchall())
 
-    def sample_ids(self, size: int, seed: int) -> list[int]:
-        """`size` listing ids chosen pseudo-randomly but reproducibly from `seed`."""
+    def sample_ids(self, size: int, random_state: int) -> list[int]:
+        """`size` listing ids chosen pseudo-randomly but reproducibly from `random_state`."""
         query = sql.SQL("select id from {} order by md5(%s || ':' || id::text) limit %s").format(
             self._table("listings")
         )
         with self._errors("a sample of listing ids"), self.conn.cursor() as cur:
-            cur.execute(query, (str(seed), size))
+            cur.execute(query, (str(random_state), size))
             return sorted(row[0] for row in cur.fetchall())
 
     def listing_ids(self, fetch_rows: int = 10000) -> Iterator[int]:

@@ -54,7 +54,7 @@ from .errors import DataError, IndexerError, OpenSearchError, SourceError
 from .lock import Lock, LockLost, alias_lock
 from .opensearch import Indices, describe_error
 from .retry import RetryPolicy, block_message, is_transient
-from .source import VIEW, Snapshot, _one_line, _RawText
+from .source import VIEW, ReadSnapshot, _one_line, _RawText
 
 CHECKPOINTS = "index_sync_checkpoints"
 RUNS = "index_sync_runs"
@@ -104,7 +104,7 @@ def published_run(conn: psycopg.Connection, schema: str) -> int | None:
     return int(conn.execute(query).fetchone()[0])
 
 
-def versioned_documents(snapshot: Snapshot, fetch_rows: int = 2000) -> Iterator[list[tuple[int, bytes, int]]]:
+def versioned_documents(snapshot: ReadSnapshot, fetch_rows: int = 2000) -> Iterator[list[tuple[int, bytes, int]]]:
     """Every document with its external version, (id, document bytes, version), in the snapshot.
 
     The version is the ledger's (`published_listings.version`), 0 for listings not in it (the
@@ -455,7 +455,7 @@ def keep_tombstones(indices: Indices, index: str) -> None:
     )
 
 
-def _changes(snapshot: Snapshot, start: Position, to_run: int, batch: int) -> Iterator[list[Change]]:
+def _changes(snapshot: ReadSnapshot, start: Position, to_run: int, batch: int) -> Iterator[list[Change]]:
     """The ledger's changes after `start` up to `to_run`, in (version, listing_id) order, with their
     documents (None: delete), in batches: all from the one snapshot.
 
@@ -572,7 +572,7 @@ def run_sync(
         counts = Counts()
         rejected = Rejected()
         writer = Writer(client, config, indices.policy, config.alias)
-        with Snapshot(config.pg, config.schema) as snapshot:
+        with ReadSnapshot(config.pg, config.schema) as snapshot:
             to_run = published_run(snapshot.conn, config.schema) or 0
             if to_run < start.run_id:
                 raise DataError(

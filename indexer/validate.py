@@ -12,7 +12,7 @@
 3. required fields: no document lacks any of REQUIRED_FIELDS (one `filters` aggregation).
 4. timestamps: the mapping only accepts ISO 8601 with a zone (so every indexed document
    has one), and the sampled documents' values are checked too.
-5. sample: N listing ids (at most MAX_SAMPLE) chosen from a seed; each stored _source is
+5. sample: N listing ids (at most MAX_SAMPLE) chosen from a random state; each stored _source is
    compared, field by field, with the database's document, and its document_md5 with the
    md5 of the database's text: this ties the hashes compared in 1 to the stored content.
 """
@@ -35,7 +35,7 @@ from .bulk import HASH_FIELD
 from .config import OpenSearchSettings
 from .opensearch import ZONED_DATE_FORMAT, date_formats
 from .retry import RetryPolicy, call, complete
-from .source import Counts, Snapshot
+from .source import Counts, ReadSnapshot
 
 REQUIRED_FIELDS = (
     "id", "uuid", "title", "price", "currency", "status", "visibility",
@@ -76,7 +76,7 @@ def _show(value: Any) -> str:
 
 
 @dataclass
-class Report:
+class ValidationReport:
     target: str
     checks: list[tuple[bool, str]] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
@@ -212,7 +212,9 @@ class MergeResult:
     unhashed: int = 0
 
 
-def merge_hashes(report: Report, db: Iterator[tuple[int, str]], idx: Iterator[tuple[int, str | None]]) -> MergeResult:
+def merge_hashes(
+    report: ValidationReport, db: Iterator[tuple[int, str]], idx: Iterator[tuple[int, str | None]]
+) -> MergeResult:
     """Walk both id-ordered streams once; count (and keep the first few of) every difference."""
     result = MergeResult()
     db_next, idx_next = next(db, None), next(idx, None)
@@ -241,7 +243,7 @@ def merge_hashes(report: Report, db: Iterator[tuple[int, str]], idx: Iterator[tu
 
 
 def _check_required(
-    report: Report, client: OpenSearch, settings: OpenSearchSettings, target: str, policy: RetryPolicy
+    report: ValidationReport, client: OpenSearch, settings: OpenSearchSettings, target: str, policy: RetryPolicy
 ) -> None:
     filters = {name: {"bool": {"must_not": {"exists": {"field": name}}}} for name in REQUIRED_FIELDS}
     body = {"size": 0, "aggs": {"missing": {"filters": {"filters": filters}}}}
@@ -266,19 +268,19 @@ def _check_required(
 
 
 def _check_sample(
-    report: Report,
+    report: ValidationReport,
     client: OpenSearch,
     settings: OpenSearchSettings,
     target: str,
-    snapshot: Snapshot,
+    snapshot: ReadSnapshot,
     size: int,
-    seed: int,
+    random_state: int,
     policy: RetryPolicy,
 ) -> None:
     capped = f", capped at {MAX_SAMPLE:,}" if size > MAX_SAMPLE else ""
-    ids = snapshot.sample_ids(min(size, MAX_SAMPLE), seed)
+    ids = snapshot.sample_ids(min(size, MAX_SAMPLE), random_state)
     if not ids:
-        report.check(True, f"sample: no listings to compare (seed {seed})")
+        report.check(True, f"sample: no listings to compare (random state {random_state})")
         return
     differing = bad_stamps = absent = 0
     for start in range(0, len(ids), MGET_CHUNK):
@@ -314,7 +316,7 @@ def _check_sample(
     report.check(
         not differing,
         f"sample: {compared - differing:,} of {compared:,} documents equal the database's field by field, "
-        f"with their stored hash (seed {seed}{capped})",
+        f"with their stored hash (random state {random_state}{capped})",
     )
     report.check(not bad_stamps, f"sampled timestamps ISO 8601 with a zone ({bad_stamps} bad)")
 
@@ -323,16 +325,16 @@ def validate(
     client: OpenSearch,
     settings: OpenSearchSettings,
     target: str,
-    snapshot: Snapshot,
+    snapshot: ReadSnapshot,
     sample: int = 200,
-    seed: int | None = None,
+    random_state: int | None = None,
     db_counts: Counts | None = None,
     policy: RetryPolicy | None = None,
-) -> Report:
+) -> ValidationReport:
     """Run every check of `target` (an index or the alias) against the snapshot."""
     policy = policy or RetryPolicy()
-    seed = random.SystemRandom().randrange(1_000_000) if seed is None else seed
-    report = Report(target)
+    random_state = random.SystemRandom().randrange(1_000_000) if random_state is None else random_state
+    report = ValidationReport(target)
     expected = db_counts or snapshot.counts()
     actual = report.index_counts = index_counts(client, settings, target, policy)
 
@@ -367,5 +369,5 @@ def validate(
         + (f" (not so for {', '.join(loose)})" if loose else ""),
     )
     if sample:
-        _check_sample(report, client, settings, target, snapshot, sample, seed, policy)
+        _check_sample(report, client, settings, target, snapshot, sample, random_state, policy)
     return report

@@ -30,6 +30,7 @@ from collections.abc import Mapping
 import psycopg
 from psycopg import errors, sql
 
+from listings_common.cli import one_line
 from listings_common.errors import ConfigError
 from listings_common.pg import TLS_VARIABLES, PgSettings, escape_option
 from migration import project
@@ -303,7 +304,7 @@ def _drop(conn: psycopg.Connection, statement: sql.Composable, what: str, hint: 
 
 
 def _one_line(exc: psycopg.Error, monolith: PgSettings) -> str:
-    line = " ".join(str(exc).split()) or exc.__class__.__name__
+    line = one_line(exc)
     return line.replace(monolith.password, "***") if monolith.password else line
 
 

@@ -1,4 +1,4 @@
-"""`python -m migration preflight`: the seed's pre-migration checklist, as checks.
+"""`python -m migration preflight`: the hand-run scripts' pre-migration checklist, as checks.
 
 Run before a production `dbt build`. Checks that the target database answers and
 lets this role create the schemas dbt needs; that the microservice's tables exist

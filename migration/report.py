@@ -1,4 +1,4 @@
-"""`python -m migration report`: what the seed's migrate_data.py printed, done right.
+"""`python -m migration report`: what the hand-run migrate_data.py printed, done right.
 
 Reads the build log, the staged result `dbt build` made and tested, and the
 publish ledger; prints the counts, the rejections by reason, each validation and
@@ -50,7 +50,7 @@ def _n(value: int) -> str:
     return f"{value:,}"
 
 
-class Report:
+class MigrationReport:
     def __init__(self, conn: psycopg.Connection, settings: project.ProjectSettings) -> None:
         self.conn = conn
         self.settings = settings
@@ -152,7 +152,7 @@ def run(pg: PgSettings, settings: project.ProjectSettings, out: Callable[[str], 
     """Print the report; True on SUCCESS."""
     state = settings.target_schema + "_migration"
     with pg.connect(autocommit=True) as conn:
-        report = Report(conn, settings)
+        report = MigrationReport(conn, settings)
         t = report.table
         out("=== Listings migration report ===")
         out(f"Database: {pg.describe()} (schema {settings.target_schema})")

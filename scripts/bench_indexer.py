@@ -38,7 +38,7 @@ from indexer.bulk import FILTER_PATH, NDJSON, BulkLoader, Row, batched, ndjson
 from indexer.config import Config, load_config
 from indexer.errors import IndexerError
 from indexer.opensearch import Indices, make_client
-from indexer.source import Snapshot
+from indexer.source import ReadSnapshot
 from indexer.validate import validate
 from listings_common.errors import ConfigError
 
@@ -51,7 +51,7 @@ def peak_rss_mib() -> float:
     return float("nan")
 
 
-def rows_of(config: Config, snapshot: Snapshot, docs: int):
+def rows_of(config: Config, snapshot: ReadSnapshot, docs: int):
     return batched(
         snapshot.documents(fetch_rows=min(config.batch_docs, 5000), limit=docs),
         config.batch_docs,
@@ -73,7 +73,7 @@ def bench_indexer(config: Config, indices: Indices, docs: int) -> tuple[str, int
             yield chunk
 
     started = time.monotonic()
-    with Snapshot(config.pg, config.schema) as snapshot, progress.ticking():
+    with ReadSnapshot(config.pg, config.schema) as snapshot, progress.ticking():
         result = loader.load(timed(rows_of(config, snapshot, docs)))
     indices.finish_load(name, config.replicas or 0)
     seconds = time.monotonic() - started
@@ -85,8 +85,8 @@ def bench_indexer(config: Config, indices: Indices, docs: int) -> tuple[str, int
 def bench_validate(config: Config, indices: Indices, name: str, docs: int) -> None:
     """Time `validate` of the loaded index (only valid when --docs is every document of the view)."""
     started = time.monotonic()
-    with Snapshot(config.pg, config.schema) as snapshot:
-        report = validate(indices.client, config.opensearch, name, snapshot, sample=200, seed=1)
+    with ReadSnapshot(config.pg, config.schema) as snapshot:
+        report = validate(indices.client, config.opensearch, name, snapshot, sample=200, random_state=1)
     seconds = time.monotonic() - started
     verdict = "ok" if report.ok else "FAILED (expected unless --docs covers the whole view)"
     print(
@@ -102,7 +102,7 @@ def dump_bodies(config: Config, docs: int, path: str) -> list[tuple[int, int]]:
     """Write the bulk bodies to `path`; returns (offset, length) of each."""
     spans = []
     offset = 0
-    with Snapshot(config.pg, config.schema) as snapshot, open(path, "wb") as out:
+    with ReadSnapshot(config.pg, config.schema) as snapshot, open(path, "wb") as out:
         for rows in rows_of(config, snapshot, docs):
             body = ndjson(rows)
             out.write(body)
@@ -169,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         indices = Indices(make_client(config.opensearch, config.senders + 2), config.opensearch, config.alias)
         version = indices.check_server()
-        with Snapshot(config.pg, config.schema) as snapshot:
+        with ReadSnapshot(config.pg, config.schema) as snapshot:
             snapshot.check_view()
             available = snapshot.counts().listings
         if available < args.docs:

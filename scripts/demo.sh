@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The main job end to end on a local default: the stand-in monolith with the
-# seed's example data (or --c2c N --b2c N [--dirty] for more) and the
+# example data of the hand-run scripts (or --c2c N --b2c N [--dirty] for more) and the
 # microservice's stand-in schema (applied once; its tables are the service's),
 # dbt build, publish, the migration report, then reindex and validate OpenSearch,
 # and a catch-up: a change in the monolith, build, publish, sync, validate.
@@ -23,20 +23,20 @@ if [[ "${LISTINGS_PG_LOCAL:-}" == 1 ]]; then
 fi
 
 say "loading the stand-in monolith (${fixture_args[*]}) and the microservice's stand-in schema"
-python -m migration fixtures --service "${fixture_args[@]}"
+listings-migration fixtures --service "${fixture_args[@]}"
 
 say "dbt build (builds and tests in the migration's own schemas)"
 dbt build
 
 say "publish into the microservice's tables (one transaction; only what changed)"
-python -m migration publish
+listings-migration publish
 
 say "migration report"
-python -m migration report
+listings-migration report
 
 say "OpenSearch: reindex (validates before moving the alias), then validate the live alias"
-python -m indexer reindex
-python -m indexer validate
+listings-indexer reindex
+listings-indexer validate
 
 say "catch-up: the monolith changes while it is live (an edit, a new listing, a deletion)"
 python - <<'PY'
@@ -52,9 +52,9 @@ with PgSettings.from_env().connect() as conn:
     conn.execute(f"delete from monolith.c2c_listings where id = {doomed}")
 PY
 dbt build --quiet
-python -m migration publish
-python -m indexer sync
-python -m indexer validate
+listings-migration publish
+listings-indexer sync
+listings-indexer validate
 
 say "lineage docs"
 dbt docs generate --quiet

@@ -8,7 +8,7 @@
 #
 # Usage: scripts/docs_check.sh [--rebuild]
 #   Uses its own database (DOCS_CHECK_DATABASE, default listings_docs), loaded with
-#   the seed's example and built with `dbt build` when the project changed since the
+#   the hand-run scripts' example and built with `dbt build` when the project changed since the
 #   last build (or with --rebuild), so the docs' catalog matches the models; dbt's
 #   files go to .local/docs_check/target, out of the way of target/.
 # Installs what is missing (needs root for apt-get): Debian's chromium and
@@ -139,9 +139,9 @@ ensure_database "$PGDATABASE"
 build_stamp="$STATE/build-$PGDATABASE.sha"
 digest="$(project_digest)"
 if $rebuild || [[ ! -f "$build_stamp" || "$(cat "$build_stamp")" != "$digest" ]] || ! database_built; then
-    say "docs database $PGDATABASE: the seed's example and dbt build"
+    say "docs database $PGDATABASE: the hand-run scripts' example and dbt build"
     rm -f "$build_stamp"
-    python -m migration fixtures --example --replace-schema --service
+    listings-migration fixtures --example --replace-schema --service
     dbt build --quiet
     echo "$digest" >"$build_stamp"
 fi

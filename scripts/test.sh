@@ -20,10 +20,10 @@ sqlfluff lint models data-tests macros
 say "dbt build on fixtures with every dirty case (database listings_ci)"
 export PGDATABASE=listings_ci
 ensure_database "$PGDATABASE"
-python -m migration fixtures --c2c 3000 --b2c 1500 --dirty --replace-schema --service
+listings-migration fixtures --c2c 3000 --b2c 1500 --dirty --replace-schema --service
 dbt build
-python -m migration publish
-python -m migration report
+listings-migration publish
+listings-migration report
 
 say "lineage docs in headless Chromium"
 scripts/docs_check.sh

@@ -13,7 +13,7 @@ from test_indexer_helpers import alias_targets, indexer, synthetic_documents
 
 from indexer.config import load_config
 from indexer.opensearch import Indices, make_client
-from indexer.source import Snapshot
+from indexer.source import ReadSnapshot
 from indexer.validate import MAX_PROBLEMS, validate
 from listings_common.pg import PgSettings
 
@@ -89,7 +89,7 @@ def test_memory_stays_flat_however_many_documents_are_missing(opensearch_url, al
         empty = indices.new_index_name()
         indices.create(empty, 1, run="test")
         indices.finish_load(empty, 0)
-        with Snapshot(settings, "public") as snapshot:
+        with ReadSnapshot(settings, "public") as snapshot:
             tracemalloc.start()
             try:
                 report = validate(client, config.opensearch, empty, snapshot, sample=0)
