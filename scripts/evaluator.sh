@@ -1,16 +1,20 @@
 #!/usr/bin/env bash
 # dbt-project-evaluator against this project, from a scratch copy of its config.
 #
-# Needs the package trees in dbt_packages/ (git-ignored, never committed), fetched
-# by hand because the dbt hub is out of reach here (no `dbt deps`):
-#   dbt_packages/dbt_project_evaluator   dbt-labs/dbt-project-evaluator v1.3.2 (dbt >= 1.10.6)
-#   dbt_packages/dbt_utils               dbt-labs/dbt-utils 1.4.1 (the evaluator wants >= 1.0, < 2.0)
-# e.g. `git --git-dir=<bare clone> archive v1.3.2 | tar -x -C dbt_packages/dbt_project_evaluator`.
-# So it cannot run in CI (scripts/test.sh); run it by hand before a structural change lands.
+# Needs the package trees in EVALUATOR_PACKAGES (default .local/evaluator/packages,
+# git-ignored, never committed), fetched by hand because the dbt hub is out of reach
+# here (no `dbt deps`):
+#   <packages>/dbt_project_evaluator   dbt-labs/dbt-project-evaluator v1.3.2 (dbt >= 1.10.6)
+#   <packages>/dbt_utils               dbt-labs/dbt-utils 1.4.1 (the evaluator wants >= 1.0, < 2.0)
+# e.g. `git --git-dir=<bare clone> archive v1.3.2 | tar -x -C <packages>/dbt_project_evaluator`.
+# Not dbt_packages/: dbt loads whatever is there for every command of the project, so
+# its plain `dbt build` would build the evaluator's models too, and publish would
+# refuse that build. So it cannot run in CI (scripts/test.sh); run it by hand before a
+# structural change lands.
 #
 # The scratch project (.local/evaluator/project, git-ignored) links the project's
-# folders (models/, macros/, seeds/, data-tests/) and dbt_packages/ and copies
-# dbt_project.yml, adding what only the
+# folders (models/, macros/, seeds/, data-tests/), points packages-install-path at the
+# packages and copies dbt_project.yml, adding what only the
 # evaluator run may have: the `dispatch` the evaluator's README asks for, its
 # issue-printing on-run-end hook, and the exceptions seed (evaluator/, never part of the
 # project's own build; the package's empty seed of that name is disabled). The
@@ -27,31 +31,35 @@ set -euo pipefail
 source "$(dirname "$0")/common.sh"
 
 case "${1:-}" in
-    -h | --help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 esac
 
-for package in dbt_project_evaluator dbt_utils; do
-    [[ -f "$REPO/dbt_packages/$package/dbt_project.yml" ]] ||
-        die "dbt_packages/$package is missing: put the package's tree there first (see scripts/evaluator.sh --help)"
-done
-
 SCRATCH="$REPO/.local/evaluator"
+PACKAGES="$(realpath -m "${EVALUATOR_PACKAGES:-$SCRATCH/packages}")"
+for package in dbt_project_evaluator dbt_utils; do
+    [[ -f "$PACKAGES/$package/dbt_project.yml" ]] ||
+        die "$PACKAGES/$package is missing: put the package's tree there first (see scripts/evaluator.sh --help)"
+done
+[[ ! -d "$REPO/dbt_packages" ]] ||
+    die "dbt_packages/ exists: every dbt command of the project would load what is in it; move the packages to $PACKAGES"
+
 PROJECT="$SCRATCH/project"
 rm -rf "$PROJECT"
 mkdir -p "$PROJECT"
+ensure_venv
 
-python - "$REPO" "$PROJECT" <<'PY'
+python - "$REPO" "$PROJECT" "$PACKAGES" <<'PY'
 import os
 import sys
 
 import yaml
 
-repo, scratch = sys.argv[1:]
+repo, scratch, packages = sys.argv[1:]
 with open(os.path.join(repo, "dbt_project.yml"), encoding="utf-8") as f:
     project = yaml.safe_load(f)
 
 # The project's folders, linked (the scratch project reads the same files).
-folders = {"dbt_packages", "evaluator"}
+folders = {"evaluator"}
 for key in ("model-paths", "macro-paths", "seed-paths", "test-paths", "docs-paths"):
     folders.update(project.get(key, []))
 for folder in sorted(folders):
@@ -59,6 +67,7 @@ for folder in sorted(folders):
         sys.exit(f"error: {folder}/ (named in dbt_project.yml) does not exist")
     os.symlink(os.path.join(repo, folder), os.path.join(scratch, folder))
 
+project["packages-install-path"] = packages
 # What the evaluator's README asks of the root project, and nothing else.
 project["dispatch"] = [{"macro_namespace": "dbt", "search_order": ["dbt_project_evaluator", "dbt"]}]
 # The documented exceptions seed lives in evaluator/, outside the project's own seed-paths.
@@ -81,7 +90,6 @@ with open(os.path.join(scratch, "dbt_project.yml"), "w", encoding="utf-8") as f:
     yaml.safe_dump(project, f, sort_keys=False)
 PY
 
-ensure_venv
 ensure_profile
 ensure_services --no-opensearch
 export PGDATABASE="${EVALUATOR_DATABASE:-listings_evaluator}"
