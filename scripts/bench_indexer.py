@@ -32,7 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from indexer.progress import Progress
+from listings_common.progress import Progress
 
 from indexer.bulk import FILTER_PATH, NDJSON, BulkLoader, Row, batched, ndjson
 from indexer.config import Config, load_config
