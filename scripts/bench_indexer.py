@@ -32,8 +32,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from listings_common.progress import Progress
-
 from indexer.bulk import FILTER_PATH, NDJSON, BulkLoader, Row, batched, ndjson
 from indexer.config import Config, load_config
 from indexer.errors import IndexerError
@@ -41,6 +39,7 @@ from indexer.opensearch import Indices, make_client
 from indexer.source import ReadSnapshot
 from indexer.validate import validate
 from listings_common.errors import ConfigError
+from listings_common.progress import Progress
 
 
 def peak_rss_mib() -> float:
