@@ -16,14 +16,22 @@ Without a reachable server the tests that use `scratch_db` fail (they are not sk
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import psycopg
 import pytest
+from opensearchpy import OpenSearch
 from psycopg import sql
 
+import standin
 from listings_common.errors import ConfigError
 from listings_common.pg import PgSettings
 
@@ -33,49 +41,52 @@ def _admin_settings() -> PgSettings:
     return settings.with_database(os.environ.get("PGTEST_ADMIN_DATABASE") or "postgres")
 
 
-@pytest.fixture
-def scratch_db() -> Iterator[PgSettings]:
-    """Settings for a new, empty database that is dropped (WITH FORCE) after the test."""
+def _create_database(admin: PgSettings, template: str | None = None) -> str:
+    """CREATE DATABASE pytest_<n> (a copy of `template` if given), the first n free; returns the name.
+
+    The names repeat from test to test (a database is dropped when its test ends), so that
+    dbt's partial parsing holds: dbt re-parses the whole project whenever the database it
+    connects to changes, and `run_dbt` keeps its parse cache per database name. A name
+    another run holds is skipped, so two suites on one server never share a database."""
+    clause = sql.SQL(" TEMPLATE {}").format(sql.Identifier(template)) if template else sql.SQL("")
+    with admin.connect(autocommit=True) as conn:
+        for n in range(1000):
+            name = f"pytest_{n}"
+            try:
+                conn.execute(sql.SQL("CREATE DATABASE {}{}").format(sql.Identifier(name), clause))
+                return name
+            except (psycopg.errors.DuplicateDatabase, psycopg.errors.UniqueViolation):
+                continue
+    raise RuntimeError("no free pytest_<n> database name below 1000")
+
+
+@contextmanager
+def scratch_database(template: str | None = None) -> Iterator[PgSettings]:
+    """A new database (empty, or a copy of `template`), dropped WITH FORCE afterwards."""
     admin = _admin_settings()
-    name = f"scratch_{uuid.uuid4().hex[:12]}"
     try:
-        with admin.connect(autocommit=True) as conn:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        name = _create_database(admin, template)
     except (ConfigError, psycopg.Error) as exc:
-        pytest.fail(f"scratch_db needs a PostgreSQL role with CREATEDB (see tests/conftest.py): {exc}")
+        pytest.fail(f"the tests need a PostgreSQL role with CREATEDB (see tests/conftest.py): {exc}")
     try:
         yield admin.with_database(name)
     finally:
         with admin.connect(autocommit=True) as conn:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture
+def scratch_db() -> Iterator[PgSettings]:
+    """Settings for a new, empty database that is dropped (WITH FORCE) after the test."""
+    with scratch_database() as settings:
+        yield settings
 
 
 # --- dbt: a database where the monolith fixtures were loaded and `dbt build` ran ---------
 
-import shutil  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-from contextlib import contextmanager  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-import standin  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DBT = str(Path(sys.executable).with_name("dbt"))
-
-
-@contextmanager
-def scratch_database(prefix: str = "scratch") -> Iterator[PgSettings]:
-    """Like the `scratch_db` fixture, for fixtures of a wider scope."""
-    admin = _admin_settings()
-    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
-    with admin.connect(autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        yield admin.with_database(name)
-    finally:
-        with admin.connect(autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 @pytest.fixture(scope="session")
@@ -92,8 +103,9 @@ def dbt_profiles_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
 def run_dbt(dbt_profiles_dir: str, tmp_path_factory: pytest.TempPathFactory):
     """run_dbt(settings, *args, env=None) -> CompletedProcess: dbt against `settings`' database."""
 
-    # One target path for the session: dbt parses the project once and re-uses it
-    # (partial parsing); the tests run dbt one at a time.
+    # A target path per database name (see _create_database): dbt re-uses its parse of
+    # the project there (partial parsing) as long as the database and the vars are the
+    # same; the tests run dbt one at a time.
     work = tmp_path_factory.mktemp("dbt")
 
     def run(settings: PgSettings, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
@@ -104,8 +116,8 @@ def run_dbt(dbt_profiles_dir: str, tmp_path_factory: pytest.TempPathFactory):
             "PGUSER": settings.user,
             "PGDATABASE": settings.dbname,
             "DBT_PROFILES_DIR": dbt_profiles_dir,
-            "DBT_TARGET_PATH": str(work / "target"),
-            "DBT_LOG_PATH": str(work / "logs"),
+            "DBT_TARGET_PATH": str(work / settings.dbname / "target"),
+            "DBT_LOG_PATH": str(work / settings.dbname / "logs"),
             **(env or {}),
         }
         if settings.password:
@@ -130,7 +142,10 @@ def load_monolith(
 
 
 def build(run_dbt, settings: PgSettings, *args: str, env: dict[str, str] | None = None) -> None:
-    result = run_dbt(settings, "build", *args, env=env)
+    """`dbt build ARGS` without the dbt unit tests, which test the SQL's rules on rows of their
+    own, whatever the database holds: they run in test_dbt_migration's builds and in
+    scripts/test.sh's; a complete build for publish is every model, seed and data test."""
+    result = run_dbt(settings, "build", "--exclude-resource-type", "unit_test", *args, env=env)
     assert result.returncode == 0, result.stdout[-4000:]
 
 
@@ -143,17 +158,43 @@ def publish(settings: PgSettings, *args: str, env: dict[str, str] | None = None)
 
 @pytest.fixture(scope="module")
 def migrated_db(run_dbt) -> Iterator[PgSettings]:
-    """A database with generated + every dirty monolith row, after `dbt build` and `publish` (per module)."""
-    with scratch_database("migrated") as settings:
+    """A database with generated + every dirty monolith row, after `dbt build` (unit tests
+    included) and `publish` (per module)."""
+    with scratch_database() as settings:
         load_monolith(settings)
-        build(run_dbt, settings)
+        result = run_dbt(settings, "build")
+        assert result.returncode == 0, result.stdout[-4000:]
         publish(settings)
         yield settings
 
 
-# --- OpenSearch: a real node, and a private alias (and indices) per test ---------------------
+@pytest.fixture(scope="session")
+def published_copy(run_dbt) -> Iterator:
+    """published_copy(c2c=, b2c=, dirty=) -> a context manager of a new database that holds the
+    stand-in monolith (load_monolith's arguments) after a first `dbt build` and `publish`.
 
-from opensearchpy import OpenSearch  # noqa: E402
+    Copied (CREATE DATABASE ... TEMPLATE) from a database built once per session for those
+    arguments, so the tests that start from a published migration do not each build it.
+    Nothing in a database names the database, so the copy is what a build there would give."""
+    templates: dict[tuple, PgSettings] = {}
+    with contextlib.ExitStack() as stack:
+
+        @contextmanager
+        def copy(*, c2c: int = 30, b2c: int = 10, dirty: bool = False) -> Iterator[PgSettings]:
+            key = (c2c, b2c, dirty)
+            if key not in templates:
+                template = stack.enter_context(scratch_database())
+                load_monolith(template, c2c=c2c, b2c=b2c, dirty=dirty)
+                build(run_dbt, template)
+                publish(template)
+                templates[key] = template
+            with scratch_database(template=templates[key].dbname) as settings:
+                yield settings
+
+        yield copy
+
+
+# --- OpenSearch: a real node, and a private alias (and indices) per test ---------------------
 
 
 @pytest.fixture(scope="session")

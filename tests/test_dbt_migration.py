@@ -298,7 +298,7 @@ def test_b2c_timestamps_keep_their_instant_whatever_their_offset(migrated_db):
 
 
 def test_a_second_build_in_another_session_zone_gives_identical_tables(run_dbt):
-    with scratch_database("idempotent") as settings:
+    with scratch_database() as settings:
         load_monolith(settings, c2c=100, b2c=50)
         build(run_dbt, settings)
         first = table_digests(settings)
@@ -312,7 +312,7 @@ def monolith_env(settings: PgSettings, password: str | None) -> dict[str, str]:
 
 
 def test_build_through_postgres_fdw_gives_the_same_tables_as_the_same_database(run_dbt, migrated_db):
-    with scratch_database("target") as target:
+    with scratch_database() as target:
         with target.connect(autocommit=True) as conn:
             standin.load_service_schema(conn)
         password = passfile_password(migrated_db)
@@ -341,7 +341,7 @@ def test_attach_monolith_with_a_wrong_password_fails_in_one_line(scratch_db):
 
 
 def test_build_fails_when_an_output_would_break_its_contract(run_dbt):
-    with scratch_database("contract") as settings:
+    with scratch_database() as settings:
         load_monolith(settings, c2c=20, b2c=10)
         # the dirty catalogue has an unknown status: with a fallback outside the
         # microservice's set, listings.status would break its accepted values
@@ -351,7 +351,7 @@ def test_build_fails_when_an_output_would_break_its_contract(run_dbt):
 
 
 def test_report_fails_when_a_staged_listing_with_images_goes_missing(run_dbt):
-    with scratch_database("lossy") as settings:
+    with scratch_database() as settings:
         load_monolith(settings, c2c=20, b2c=10, dirty=False)
         build(run_dbt, settings)
         with settings.connect(autocommit=True) as conn:

@@ -127,7 +127,7 @@ def cluster() -> Iterator[Cluster]:
 
 @pytest.fixture(scope="module")
 def big_db() -> Iterator[PgSettings]:
-    with scratch_database("idx_cluster") as settings:
+    with scratch_database() as settings:
         synthetic_documents(settings, DOCS)
         yield settings
 

@@ -170,7 +170,7 @@ def test_basic_auth_over_plain_http_to_another_host_is_refused(idx_env):
 
 
 def test_a_much_smaller_source_is_refused_unless_allow_shrink(idx_env, alias, client, opensearch_url):
-    with scratch_database("idx_shrink") as small:
+    with scratch_database() as small:
         synthetic_documents(small, 1000)
         assert indexer(idx_env, "reindex", "--alias", alias, *FAST).code == 0  # 3,000 documents
         [before] = alias_targets(client, alias)

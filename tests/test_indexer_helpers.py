@@ -113,7 +113,7 @@ def synthetic_documents(settings: PgSettings, n: int) -> None:
 @pytest.fixture(scope="module")
 def docs_db() -> Iterator[PgSettings]:
     """A scratch database with 3,000 synthetic listings (module scope: tests restore what they change)."""
-    with scratch_database("idx") as settings:
+    with scratch_database() as settings:
         synthetic_documents(settings, 3000)
         yield settings
 

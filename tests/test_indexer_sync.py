@@ -35,7 +35,7 @@ RUNS = "public_migration.index_sync_runs"
 
 @pytest.fixture(scope="module")
 def sync_db(run_dbt) -> Iterator[PgSettings]:
-    with scratch_database("sync") as settings:
+    with scratch_database() as settings:
         load_monolith(settings, c2c=300, b2c=100)
         build(run_dbt, settings)
         publish(settings)
@@ -312,7 +312,7 @@ def test_rollback_resets_the_checkpoint_and_the_next_sync_catches_the_older_inde
 
 def test_belgrade_wall_clock_times_land_as_utc_instants(run_dbt, opensearch_url, opensearch_alias, client):
     belgrade = {"MONOLITH_TIME_ZONE": "Europe/Belgrade"}
-    with scratch_database("syncbelgrade") as db:
+    with scratch_database() as db:
         load_monolith(db, c2c=20, b2c=5, dirty=False)
         build(run_dbt, db, env=belgrade)
         publish(db, env=belgrade)
@@ -341,7 +341,7 @@ def test_belgrade_wall_clock_times_land_as_utc_instants(run_dbt, opensearch_url,
 
 def test_reindex_without_a_publish_ledger_still_works(opensearch_url, opensearch_alias, client):
     """A documents view with no `<schema>_migration` (no dbt build here): versions 0, no checkpoint."""
-    with scratch_database("syncnoledger") as db:
+    with scratch_database() as db:
         helpers.synthetic_documents(db, 50)
         env = _env(db, opensearch_url)
         try:

@@ -81,7 +81,7 @@ def test_a_tampered_hash_a_missing_and_a_surplus_document_are_counted(idx_env, a
 
 
 def test_memory_stays_flat_however_many_documents_are_missing(opensearch_url, alias):
-    with scratch_database("idx_mem") as settings:
+    with scratch_database() as settings:
         synthetic_documents(settings, 200_000)
         config = load_config({"OPENSEARCH_URL": opensearch_url}, alias=alias)
         client = make_client(config.opensearch)
