@@ -24,7 +24,7 @@ FIXTURES = "fixtures"
 
 def _publish_options(args: argparse.Namespace) -> publish.Options:
     return publish.Options(
-        schema=args.schema or project.load().target_schema,
+        schema=args.schema or project.load().target_schema,  # None: publish finds it
         plan_only=args.plan,
         allow_large_change=args.allow_large_change,
         max_delete_share=args.max_delete_share,
@@ -71,7 +71,10 @@ def build_parser() -> argparse.ArgumentParser:
     publish_parser.add_argument(
         "--lock-timeout", default="5s", metavar="T", help="wait at most T for a lock on the service's tables (5s)"
     )
-    publish_parser.add_argument("--schema", help="dbt target schema (default $LISTINGS_SCHEMA or public)")
+    publish_parser.add_argument(
+        "--schema",
+        help="dbt target schema (default $LISTINGS_SCHEMA, else the one schema dbt built into here, else public)",
+    )
     publish_parser.add_argument("--timings", action="store_true", help="print each statement's time and rows on stderr")
     publish_parser.set_defaults(handler=lambda args: publish.run_command(_publish_options(args)))
 

@@ -24,6 +24,7 @@ from psycopg import sql
 
 from listings_common.errors import ConfigError
 from listings_common.pg import PgSettings
+from migration import project
 
 EXIT_REFUSED = 1
 TABLES = ("listings", "listing_images", "listing_locations")
@@ -84,7 +85,7 @@ class Plan:
 
 @dataclass(frozen=True)
 class Options:
-    schema: str
+    schema: str | None  # the dbt target schema; None: the one this database has a build ledger for
     plan_only: bool = False
     allow_large_change: bool = False
     max_delete_share: float = 0.10
@@ -102,7 +103,8 @@ class Publisher:
         self.conn = conn
         self.options = options
         self.out = out
-        self.state = options.schema + "_migration"
+        self.schema = project.target_schema(conn, options.schema)
+        self.state = self.schema + project.LEDGER_SUFFIX
         self.timings: list[tuple[str, float, int]] = []
 
     def timed(self, query: sql.Composable, params: tuple | dict = (), label: str | None = None) -> psycopg.Cursor:
@@ -659,15 +661,15 @@ class Publisher:
         # never leaves publish, and everything queued behind publish, waiting.
         self.conn.execute(sql.SQL("set local lock_timeout = {}").format(sql.Literal(self.options.lock_timeout)))
         if not self.conn.execute(
-            "select pg_try_advisory_xact_lock(hashtext('listings-migration publish ' || %s))", (self.options.schema,)
+            "select pg_try_advisory_xact_lock(hashtext('listings-migration publish ' || %s))", (self.schema,)
         ).fetchone()[0]:
             holder = self.scalar(
                 "select coalesce(application_name, '') || ' pid ' || pid || ' since ' || xact_start"
                 " from pg_locks join pg_stat_activity using (pid) where locktype = 'advisory'"
                 " and objid = hashtext('listings-migration publish ' || %s)::oid and granted limit 1",
-                (self.options.schema,),
+                (self.schema,),
             )
-            raise Refused(f"another publish into {self.options.schema} is running ({holder or 'unknown holder'})")
+            raise Refused(f"another publish into {self.schema} is running ({holder or 'unknown holder'})")
         self.build = self.latest_build()
         self.check_tables()
         self.ensure_ledger()

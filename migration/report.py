@@ -51,14 +51,16 @@ def _n(value: int) -> str:
 
 
 class MigrationReport:
-    def __init__(self, conn: psycopg.Connection, settings: project.ProjectSettings) -> None:
+    """The checks of one build's staged result: in `staged_schema`, its UUIDs from `uuid_namespace`."""
+
+    def __init__(self, conn: psycopg.Connection, staged_schema: str, uuid_namespace: str) -> None:
         self.conn = conn
-        self.settings = settings
+        self.staged_schema = staged_schema
+        self.uuid_namespace = uuid_namespace
 
     def table(self, name: str, schema: str | None = None) -> sql.Composed:
         """A staged table (or one in `schema`)."""
-        staged = self.settings.target_schema + "_staged"
-        return sql.SQL("{}.{}").format(sql.Identifier(schema or staged), sql.Identifier(name))
+        return sql.SQL("{}.{}").format(sql.Identifier(schema or self.staged_schema), sql.Identifier(name))
 
     def scalar(self, query: sql.Composable, params: tuple = ()) -> int:
         return self.conn.execute(query, params).fetchone()[0]
@@ -139,7 +141,7 @@ class MigrationReport:
             sample = self.rows(
                 sql.SQL("select listing_uuid, source_type, source_id from {} limit 1000").format(t("listing_id_map"))
             )
-        namespace = uuid.UUID(self.settings.uuid_namespace)
+        namespace = uuid.UUID(self.uuid_namespace)
         wrong = [row for row in sample if row[0] != uuid.uuid3(namespace, f"{row[1]}:{row[2]}")]
         return Check(
             "UUIDs unique and deterministic",
@@ -149,20 +151,26 @@ class MigrationReport:
 
 
 def run(pg: PgSettings, settings: project.ProjectSettings, out: Callable[[str], None] = print) -> bool:
-    """Print the report; True on SUCCESS."""
-    state = settings.target_schema + "_migration"
+    """Print the report; True on SUCCESS.
+
+    Of the last build in the target schema (settings.target_schema, else the one schema
+    this database has a build ledger for): its staged schema and UUID namespace are the
+    ones that build recorded, whatever dbt_project.yml says now."""
     with pg.connect(autocommit=True) as conn:
-        report = MigrationReport(conn, settings)
-        t = report.table
-        out("=== Listings migration report ===")
-        out(f"Database: {pg.describe()} (schema {settings.target_schema})")
+        schema = project.target_schema(conn, settings.target_schema)
+        state = schema + project.LEDGER_SUFFIX
         build = conn.execute(
             sql.SQL(
-                "select invocation_id, command, status, is_complete_selection, started_at, finished_at, failures"
+                "select invocation_id, command, status, is_complete_selection, started_at, finished_at, failures,"
+                " staged_schema, settings ->> 'listing_uuid_namespace'"
                 " from {} order by started_at desc limit 1"
             ).format(sql.Identifier(state, "dbt_builds"))
         ).fetchone()
-        invocation, command, status, complete, started, finished, failures = build
+        invocation, command, status, complete, started, finished, failures, staged, namespace = build
+        report = MigrationReport(conn, staged, namespace or settings.uuid_namespace)
+        t = report.table
+        out("=== Listings migration report ===")
+        out(f"Database: {pg.describe()} (schema {schema})")
         build_ok = command == "build" and status == "passed" and bool(complete)
         out(
             f"Last dbt {command}: {invocation}, {status}{'' if complete else ' (partial selection)'}, "

@@ -22,6 +22,7 @@ import pytest
 import yaml
 from conftest import ROOT, build, load_monolith, migration_cli, pg_env, publish, scratch_database
 
+import standin
 from listings_common.pg import PgSettings
 
 B2C_OFFSET = int(yaml.safe_load((ROOT / "dbt_project.yml").read_text())["vars"]["b2c_id_offset"])
@@ -116,7 +117,7 @@ def table_digest(settings: PgSettings) -> str:
 
 
 def test_publish_keeps_the_service_schema_and_rows_whole_over_three_runs(run_dbt):
-    with scratch_database("publish") as db:
+    with scratch_database() as db:
         load_monolith(db, c2c=60, b2c=30)
         service_writes_its_own_rows(db)
         before = service_state(db)
@@ -136,11 +137,8 @@ def test_publish_keeps_the_service_schema_and_rows_whole_over_three_runs(run_dbt
         execute(db, "insert into public.listing_images (listing_id, url) values (1, 'https://service/next.jpg')")
 
 
-def test_carried_values_equal_the_monolith_whatever_the_triggers_do(run_dbt):
-    with scratch_database("values") as db:
-        load_monolith(db, c2c=30, b2c=15)
-        build(run_dbt, db)
-        publish(db)
+def test_carried_values_equal_the_monolith_whatever_the_triggers_do(run_dbt, published_copy):
+    with published_copy(dirty=True) as db:
         execute(
             db,
             "update monolith.c2c_listings set title = 'edited in the monolith', updated_at = '2021-02-03 04:05:06.789'"
@@ -166,11 +164,8 @@ def test_carried_values_equal_the_monolith_whatever_the_triggers_do(run_dbt):
         assert differing == 0
 
 
-def test_catch_up_publishes_exactly_the_inserts_updates_and_deletes_of_the_monolith(run_dbt):
-    with scratch_database("catchup") as db:
-        load_monolith(db, c2c=50, b2c=20, dirty=False)
-        build(run_dbt, db)
-        publish(db)
+def test_catch_up_publishes_exactly_the_inserts_updates_and_deletes_of_the_monolith(run_dbt, published_copy):
+    with published_copy() as db:
         service_writes_its_own_rows(db)
         # the service hangs a tag on a migrated listing that the monolith then deletes
         execute(db, "insert into public.listing_tags (listing_id, tag) values (7, 'on a migrated listing')")
@@ -210,11 +205,8 @@ def test_catch_up_publishes_exactly_the_inserts_updates_and_deletes_of_the_monol
         assert scalar(db, "select md5(string_agg(xmin::text, ',' order by id)) from public.listings") == xmins
 
 
-def test_a_failing_build_leaves_the_service_untouched_and_publish_refuses(run_dbt):
-    with scratch_database("failing") as db:
-        load_monolith(db, c2c=20, b2c=10)
-        build(run_dbt, db)
-        publish(db)
+def test_a_failing_build_leaves_the_service_untouched_and_publish_refuses(run_dbt, published_copy):
+    with published_copy(dirty=True) as db:
         digest = table_digest(db)
         execute(db, "update monolith.c2c_listings set title = 'changed' where id = 2")
         failed = run_dbt(db, "build", "--vars", "{fallback_status: bogus}")
@@ -235,11 +227,8 @@ def test_a_failing_build_leaves_the_service_untouched_and_publish_refuses(run_db
         assert table_digest(db) == digest
 
 
-def test_a_build_killed_midway_is_never_published(run_dbt, dbt_profiles_dir, tmp_path):
-    with scratch_database("killedbuild") as db:
-        load_monolith(db, c2c=20, b2c=10)
-        build(run_dbt, db)
-        publish(db)
+def test_a_build_killed_midway_is_never_published(run_dbt, published_copy, dbt_profiles_dir, tmp_path):
+    with published_copy(dirty=True) as db:
         digest = table_digest(db)
         env = {
             **os.environ,
@@ -270,11 +259,8 @@ def test_a_build_killed_midway_is_never_published(run_dbt, dbt_profiles_dir, tmp
 
 
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
-def test_publish_killed_midway_changes_nothing(run_dbt, sig):
-    with scratch_database("killedpublish") as db:
-        load_monolith(db, c2c=30, b2c=10)
-        build(run_dbt, db)
-        publish(db)
+def test_publish_killed_midway_changes_nothing(run_dbt, published_copy, sig):
+    with published_copy(dirty=True) as db:
         execute(db, "update monolith.c2c_listings set title = 'changed before the kill' where id < 10")
         build(run_dbt, db)
         digest = table_digest(db)
@@ -290,7 +276,7 @@ def test_publish_killed_midway_changes_nothing(run_dbt, sig):
 
 
 def test_constraints_added_to_the_service_later_are_honoured(run_dbt):
-    with scratch_database("newcheck") as db:
+    with scratch_database() as db:
         load_monolith(db, c2c=30, b2c=10, dirty=False)
         execute(db, "alter table public.listings add constraint price_below_a_million check (price < 1000000)")
         execute(db, "update monolith.c2c_listings set price = 5000000 where id = 4")
@@ -304,7 +290,7 @@ def test_constraints_added_to_the_service_later_are_honoured(run_dbt):
 
 
 def test_an_id_the_service_already_used_is_quarantined_never_overwritten(run_dbt):
-    with scratch_database("collision") as db:
+    with scratch_database() as db:
         load_monolith(db, c2c=20, b2c=10, dirty=False)
         execute(
             db,
@@ -326,11 +312,8 @@ def test_an_id_the_service_already_used_is_quarantined_never_overwritten(run_dbt
         assert scalar(db, "select title from public.listings where id = 3") == "the service's 3"
 
 
-def test_an_implausible_catch_up_is_refused_unless_allowed(run_dbt):
-    with scratch_database("plausible") as db:
-        load_monolith(db, c2c=40, b2c=20, dirty=False)
-        build(run_dbt, db)
-        publish(db)
+def test_an_implausible_catch_up_is_refused_unless_allowed(run_dbt, published_copy):
+    with published_copy() as db:
         digest = table_digest(db)
         execute(
             db, "delete from monolith.c2c_images where listing_id > 5", "delete from monolith.c2c_listings where id > 5"
@@ -345,7 +328,7 @@ def test_an_implausible_catch_up_is_refused_unless_allowed(run_dbt):
 
 
 def test_soft_delete_marks_instead_of_deleting_and_search_leaves_it_out(run_dbt):
-    with scratch_database("softdelete") as db:
+    with scratch_database() as db:
         load_monolith(db, c2c=20, b2c=5, dirty=False)
         soft = ["--vars", "{soft_delete_column: is_deleted, soft_delete_time_column: deleted_at}"]
         build(run_dbt, db, *soft)
@@ -360,7 +343,7 @@ def test_soft_delete_marks_instead_of_deleting_and_search_leaves_it_out(run_dbt)
 
 
 def test_publish_waits_at_most_its_lock_timeout_and_changes_nothing(run_dbt):
-    with scratch_database("locktimeout") as db:
+    with scratch_database() as db:
         load_monolith(db, c2c=20, b2c=5, dirty=False)
         build(run_dbt, db)
         digest = table_digest(db)
@@ -376,11 +359,8 @@ def test_publish_waits_at_most_its_lock_timeout_and_changes_nothing(run_dbt):
         assert table_digest(db) == digest
 
 
-def test_service_reads_and_writes_are_not_blocked_by_a_publish_in_progress(run_dbt):
-    with scratch_database("neighbour") as db:
-        load_monolith(db, c2c=30, b2c=10, dirty=False)
-        build(run_dbt, db)
-        publish(db)
+def test_service_reads_and_writes_are_not_blocked_by_a_publish_in_progress(run_dbt, published_copy):
+    with published_copy() as db:
         execute(db, "update monolith.c2c_listings set title = 'changed again' where id < 20")
         build(run_dbt, db)
         # publish is midway, holding its row locks: the service still reads, and writes its own rows
@@ -403,11 +383,8 @@ def _kwargs(settings: PgSettings) -> dict:
     }
 
 
-def test_publish_whose_connection_is_killed_fails_in_one_line_and_changes_nothing(run_dbt):
-    with scratch_database("terminated") as db:
-        load_monolith(db, c2c=30, b2c=10, dirty=False)
-        build(run_dbt, db)
-        publish(db)
+def test_publish_whose_connection_is_killed_fails_in_one_line_and_changes_nothing(run_dbt, published_copy):
+    with published_copy() as db:
         execute(db, "update monolith.c2c_listings set title = 'changed before the cut' where id < 10")
         build(run_dbt, db)
         digest = table_digest(db)
@@ -425,7 +402,7 @@ def test_publish_whose_connection_is_killed_fails_in_one_line_and_changes_nothin
 
 
 def test_a_monolith_in_another_time_zone_lands_as_the_right_instants(run_dbt):
-    with scratch_database("belgrade") as db:
+    with scratch_database() as db:
         load_monolith(db, c2c=10, b2c=5, dirty=False)
         execute(
             db,
@@ -447,11 +424,8 @@ def test_a_monolith_in_another_time_zone_lands_as_the_right_instants(run_dbt):
         assert document == "2025-07-01T10:00:00.000000Z"
 
 
-def test_a_listing_the_service_deleted_is_left_deleted_when_the_monolith_changes_it(run_dbt):
-    with scratch_database("servicedeleted") as db:
-        load_monolith(db, c2c=20, b2c=5, dirty=False)
-        build(run_dbt, db)
-        publish(db)
+def test_a_listing_the_service_deleted_is_left_deleted_when_the_monolith_changes_it(run_dbt, published_copy):
+    with published_copy() as db:
         execute(db, "delete from public.listings where id in (5, 6)")  # the service's own decision
         execute(
             db,
@@ -464,3 +438,27 @@ def test_a_listing_the_service_deleted_is_left_deleted_when_the_monolith_changes
         assert scalar(db, "select count(*) from public.listings where id in (5, 6)") == 0
         assert scalar(db, "select count(*) from public.listing_images where listing_id in (5, 6)") == 0
         assert scalar(db, "select count(*) from public.listing_locations where listing_id in (5, 6)") == 0
+
+
+def test_publish_and_report_follow_the_schema_dbt_built_into(run_dbt):
+    """A profile whose `schema:` is not public (here through LISTINGS_SCHEMA, for dbt only):
+    publish and report find the build there without being told."""
+    with scratch_database() as db:
+        load_monolith(db, c2c=10, b2c=5, dirty=False, service=False)
+        with db.connect(autocommit=True) as conn:
+            standin.load_service_schema(conn, "market")
+        build(run_dbt, db, env={"LISTINGS_SCHEMA": "market"})
+        unset = {"LISTINGS_SCHEMA": ""}
+        result = publish(db, env=unset)
+        assert "(market_staged) -> market" in result.stdout
+        assert scalar(db, "select count(*) from market.listings") == 15
+        report = migration_cli(db, "report", env=unset)
+        assert report.returncode == 0, report.stdout + report.stderr
+        assert "(schema market)" in report.stdout
+        # a second ledger in the database: which one is meant must be said
+        execute(db, "create schema public_migration", "create table public_migration.dbt_builds (id int)")
+        refused = migration_cli(db, "publish", env=unset)
+        assert refused.returncode == 2, refused.stderr
+        assert "market, public" in refused.stderr and "--schema" in refused.stderr
+        assert len(refused.stderr.strip().splitlines()) == 1
+        assert "(market_staged) -> market" in publish(db, "--schema", "market", env=unset).stdout
