@@ -9,10 +9,8 @@ PYTHON_BIN="${PYTHON:-python3.11}"
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
-# The setuptools that builds the project (pyproject.toml's [build-system] pins the same).
-SETUPTOOLS_PIN="setuptools==80.9.0"
-
-# A venv with the pinned tree from requirements.lock and the project itself installed
+# A venv with the pinned, hashed tree from requirements.lock (setuptools, the project's
+# build backend, included) and the project itself installed
 # (editable: the console scripts listings-migration, listings-indexer, listings-standin),
 # rebuilt when the lock or pyproject.toml changes.
 ensure_venv() {
@@ -25,8 +23,8 @@ ensure_venv() {
     command -v "$PYTHON_BIN" >/dev/null || PYTHON_BIN=python3
     say "creating the virtualenv (.venv) from requirements.lock, and installing the project into it"
     "$PYTHON_BIN" -m venv "$VENV"
-    "$VENV/bin/python" -m pip install --quiet --upgrade pip
-    "$VENV/bin/python" -m pip install --quiet --requirement "$REPO/requirements.lock" "$SETUPTOOLS_PIN"
+    # Every package of the tree, setuptools included, checked against its hash in the lock.
+    "$VENV/bin/python" -m pip install --quiet --require-hashes --requirement "$REPO/requirements.lock"
     "$VENV/bin/python" -m pip install --quiet --no-deps --no-build-isolation --editable "$REPO"
     echo "$want" > "$stamp"
 }

@@ -141,7 +141,11 @@ digest="$(project_digest)"
 if $rebuild || [[ ! -f "$build_stamp" || "$(cat "$build_stamp")" != "$digest" ]] || ! database_built; then
     say "docs database $PGDATABASE: the hand-run scripts' example and dbt build"
     rm -f "$build_stamp"
-    listings-migration fixtures --example --replace-schema --service
+    # --replace-schema only on the local default cluster (a database of ours); elsewhere
+    # the fixtures refuse to drop a `monolith` schema they did not create.
+    replace=()
+    [[ "${LISTINGS_PG_LOCAL:-}" != 1 ]] || replace=(--replace-schema)
+    listings-migration fixtures --example --service "${replace[@]}"
     dbt build --quiet
     echo "$digest" >"$build_stamp"
 fi

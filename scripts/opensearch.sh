@@ -169,8 +169,9 @@ version_of() { sed -nE 's/.*"number"[[:space:]]*:[[:space:]]*"([^"]+)".*/\1/p' |
 mvn_fetch() {
   need_cmd mvn maven
   mkdir -p "$2"
-  # Run outside any project so no pom.xml is picked up.
-  (cd "$2" && logged "mvn fetch of $1" mvn -B -q -Dstyle.color=never \
+  # Run outside any project so no pom.xml is picked up; -C: a checksum mismatch fails
+  # the download (Maven only warns by default).
+  (cd "$2" && logged "mvn fetch of $1" mvn -B -q -C -Dstyle.color=never \
     "$MVN_DEPENDENCY_PLUGIN:copy" -Dartifact="$1" -DoutputDirectory="$2" \
     -Dmdep.overWriteReleases=true)
 }
