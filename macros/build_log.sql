@@ -9,6 +9,7 @@
         killed midway leaves its row `running`, and `python -m migration publish`
         refuses to publish a staged result that no finished, passing, complete
         `dbt build` made. -#}
+    {%- if execute -%}{%- do check_settings() -%}{%- endif -%}
     {%- if not execute or flags.WHICH not in ('build', 'run', 'seed', 'snapshot') -%}{{ return('') }}{%- endif -%}
     create schema if not exists {{ adapter.quote(migration_schema()) }};
     create table if not exists {{ build_log_relation() }} (

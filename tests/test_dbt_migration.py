@@ -350,6 +350,24 @@ def test_build_fails_when_an_output_would_break_its_contract(run_dbt):
         assert "accepted_values_listings_status" in result.stdout
 
 
+def test_settings_that_could_break_out_of_their_quotes_are_refused_before_anything_runs(run_dbt):
+    with scratch_database() as settings:
+        load_monolith(settings, c2c=5, b2c=5, dirty=False)
+        result = run_dbt(
+            settings, "build", "--vars", "{default_currency: \"RS'D\", listing_uuid_namespace: 'not a uuid'}",
+            env={"LISTINGS_SCHEMA": 'svc"; drop table x; --'},
+        )  # fmt: skip
+        assert result.returncode != 0
+        assert "invalid settings: target schema svc" in result.stdout
+        assert "default_currency RS'D" in result.stdout and "listing_uuid_namespace not a uuid" in result.stdout
+        with settings.connect(autocommit=True) as conn:
+            created = conn.execute(
+                "select count(*) from pg_namespace where nspname not in ('public', 'monolith')"
+                " and nspname not like 'pg\\_%' and nspname <> 'information_schema'"
+            ).fetchone()[0]
+        assert created == 0  # not even the build log's schema
+
+
 def test_report_fails_when_a_staged_listing_with_images_goes_missing(run_dbt):
     with scratch_database() as settings:
         load_monolith(settings, c2c=20, b2c=10, dirty=False)
