@@ -114,6 +114,16 @@ class LoadResult:
     stopped_early: bool = False
 
 
+VALUE_PREVIEW = "Preview of field's value"
+
+
+def without_value(reason: str) -> str:
+    """OpenSearch's reason, without the preview of the rejected field's value that mapper errors
+    append: a rejection reaches the logs as the document's id, the field's name and the cause."""
+    cut = reason.find(VALUE_PREVIEW)
+    return reason if cut < 0 else reason[:cut].rstrip(" .:") + " (value not shown)"
+
+
 def _retryable(status: object) -> bool:
     return status == 429 or (isinstance(status, int) and status >= 500)
 
@@ -238,7 +248,7 @@ class BulkLoader:
                 if _retryable(status):
                     retry.append(row)
                 else:
-                    reason = f"{error.get('type', 'error')}: {error.get('reason', '')}".strip()
+                    reason = f"{error.get('type', 'error')}: {without_value(str(error.get('reason', '')))}".strip()
                     rejections.append(Rejection(str(row[0]), status, " ".join(reason.split())))
             self._record(len(pending) - len(retry) - len(rejections), rejections)
             if not retry:

@@ -57,6 +57,11 @@ class ReadSnapshot:
         # Documents go to OpenSearch as the bytes PostgreSQL sends: they must be UTF-8,
         # whatever PGCLIENTENCODING or the role's default says.
         conn.execute("set client_encoding to 'UTF8'")
+        # The snapshot is idle in its transaction while the senders back off, replicas
+        # allocate or validation waits on OpenSearch (minutes): a server-wide
+        # idle_in_transaction_session_timeout must not end hours of load. This session
+        # only (read only, no locks beyond ACCESS SHARE); the DBA's setting stays for the rest.
+        conn.execute("set idle_in_transaction_session_timeout = 0")
         conn.commit()
         conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
         conn.read_only = True

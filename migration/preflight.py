@@ -17,8 +17,8 @@ import os
 import psycopg
 from psycopg import sql
 
-from listings_common.pg import PgSettings
-from migration import project
+from listings_common.pg import KEEPALIVES, PgSettings
+from migration import fdw, project
 
 EXPECTED_COLUMNS = [
     "id", "source_type", "user_id", "category_id", "title", "description", "price", "condition", "status",
@@ -139,13 +139,15 @@ def _check_service(conn: psycopg.Connection, schema: str, check) -> None:
 
 def _check_time_zone(conn: psycopg.Connection, pg: PgSettings, settings: project.ProjectSettings, check) -> None:
     """C2C times are wall-clock times in the zone the monolith's sessions ran in."""
-    monolith_pg = PgSettings.from_env(prefix="MONOLITH_PG") if os.environ.get("MONOLITH_PGHOST") else pg
+    # MONOLITH_PG* (its TLS settings falling back to the caller's PGSSL*), as attach-monolith uses them
+    monolith_pg = fdw.monolith_settings() if os.environ.get("MONOLITH_PGHOST") else pg
     saved = {name: os.environ.pop(name) for name in ("PGTZ", "PGOPTIONS") if name in os.environ}
     try:
         # A plain session (no PGTZ, no TimeZone option): the zone the monolith's own sessions get.
         with psycopg.connect(
             host=monolith_pg.host, port=monolith_pg.port, user=monolith_pg.user, dbname=monolith_pg.dbname,
             password=monolith_pg.password, connect_timeout=10, autocommit=True,
+            **KEEPALIVES, **monolith_pg.tls_options,
         ) as monolith:  # fmt: skip
             zone = monolith.execute("show TimeZone").fetchone()[0]
     except psycopg.Error as exc:

@@ -36,6 +36,7 @@ from indexer.bulk import batched, ndjson, with_hash
 from indexer.cli import main
 from indexer.config import load_config
 from indexer.opensearch import Indices, make_client
+from indexer.source import ReadSnapshot
 from listings_common.pg import PgSettings
 from standin import DIRTY_CASE_IDS
 
@@ -389,6 +390,8 @@ def test_rejected_documents_fail_the_run_report_ids_and_leave_the_alias(cli, cli
     assert "rejected documents: 2" in run.out
     assert re.search(rf"id={bad_date}  HTTP 400  mapper_parsing_exception: .*created_at", run.out)
     assert re.search(rf"id={bad_update}  HTTP 400  mapper_parsing_exception: .*created_at", run.out)
+    # the field's name and the cause, never its value (OpenSearch appends a preview of it)
+    assert "(value not shown)" in run.out and "12345-01-01" not in run.out
     assert run.err.strip().endswith("alias not moved")
     assert "Traceback" not in run.err
     # --keep-failed leaves the new index for inspection, marked failed and write-blocked.
@@ -675,3 +678,23 @@ def test_configuration_keeps_secrets_out_of_urls_and_reprs():
     assert config.opensearch.verify_certs is True
     assert SECRET not in repr(config) and SECRET not in config.opensearch.describe()
     assert config.search_schema == "public_search"
+
+
+def test_the_read_snapshot_outlives_the_servers_idle_in_transaction_timeout(scratch_db):
+    with scratch_db.connect(autocommit=True) as conn:
+        conn.execute("create table listings (id bigint); create table listing_images (id bigint)")
+        conn.execute(
+            psycopg.sql.SQL("alter database {} set idle_in_transaction_session_timeout = '500ms'").format(
+                psycopg.sql.Identifier(scratch_db.dbname)
+            )
+        )
+    with ReadSnapshot(scratch_db, "public") as snapshot:
+        assert snapshot.counts().listings == 0
+        time.sleep(1.5)  # idle in the snapshot's transaction, as while OpenSearch backs off
+        assert snapshot.counts().listings == 0
+    # the server's setting holds for every other session
+    with scratch_db.connect() as conn:
+        conn.execute("select 1")
+        time.sleep(1.5)
+        with pytest.raises(psycopg.OperationalError):
+            conn.execute("select 1")
