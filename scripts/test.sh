@@ -32,5 +32,8 @@ listings-migration report
 say "lineage docs in headless Chromium"
 scripts/docs_check.sh
 
-say "pytest"
-python -m pytest "$@"
+# Two workers (PYTEST_WORKERS): most of a test's time is spent waiting on dbt,
+# PostgreSQL and OpenSearch. --dist loadscope keeps each module on one worker, so a
+# module's fixtures (a built database, the 3-node cluster) are made once.
+say "pytest (${PYTEST_WORKERS:-2} workers)"
+python -m pytest --numprocesses "${PYTEST_WORKERS:-2}" --dist loadscope "$@"

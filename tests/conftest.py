@@ -17,6 +17,7 @@ Without a reachable server the tests that use `scratch_db` fail (they are not sk
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import shutil
 import subprocess
@@ -198,12 +199,15 @@ def published_copy(run_dbt) -> Iterator:
 
 
 @pytest.fixture(scope="session")
-def opensearch_url() -> str:
+def opensearch_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     """$OPENSEARCH_URL if set, else the local node of `scripts/opensearch.sh start`."""
     if os.environ.get("OPENSEARCH_URL"):
         return os.environ["OPENSEARCH_URL"]
     script = ROOT / "scripts" / "opensearch.sh"
-    started = subprocess.run([str(script), "start"], capture_output=True, text=True, timeout=900, check=False)
+    # One `start` at a time: the workers of a parallel run (pytest-xdist) all get here.
+    with open(tmp_path_factory.getbasetemp().parent / "opensearch-start.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        started = subprocess.run([str(script), "start"], capture_output=True, text=True, timeout=900, check=False)
     if started.returncode != 0:
         pytest.fail(f"scripts/opensearch.sh start failed: {(started.stderr or started.stdout).strip()[-2000:]}")
     url = subprocess.run([str(script), "url"], capture_output=True, text=True, timeout=60, check=True)
