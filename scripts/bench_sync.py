@@ -51,47 +51,15 @@ from indexer import sync as index_sync  # noqa: E402
 from indexer.config import load_config  # noqa: E402
 from indexer.lock import LOCK_INDEX  # noqa: E402
 from listings_common.pg import PgSettings  # noqa: E402
+from standin.synthetic import synthetic_documents  # noqa: E402
 
 ALIAS = "bench_sync_listings"
-BIG = 5_000_000_000
 
 SCHEMA_SQL = """
 drop schema if exists public_search cascade;
 drop schema if exists public_migration cascade;
 drop table if exists public.listing_images, public.listings;
-create schema public_search;
 create schema public_migration;
-create table public.listings (
-    id bigint primary key, uuid uuid not null, title text not null, description text,
-    price numeric(10, 2) not null, currency text not null, status text not null, visibility text not null,
-    source_type text not null, user_id bigint not null, city text,
-    created_at timestamp not null, updated_at timestamp not null,
-    latitude double precision, longitude double precision
-);
-create table public.listing_images (
-    id bigint primary key, listing_id bigint not null, url text not null,
-    is_primary boolean not null, display_order integer not null
-);
-create view public_search.listing_search_documents as
-select l.id, row_to_json(d) as document
-from public.listings l
-cross join lateral (
-    select
-        l.id, l.uuid, l.source_type, l.user_id, l.title, l.description, l.price, l.currency, l.status,
-        l.visibility, l.city,
-        to_char(l.created_at, 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as created_at,
-        to_char(l.updated_at, 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as updated_at,
-        case when l.latitude is not null then json_build_object('lat', l.latitude, 'lon', l.longitude) end
-            as location,
-        coalesce((
-            select array_to_json(array_agg(i order by i.display_order))
-            from (
-                select im.id, im.url, im.is_primary, im.display_order
-                from public.listing_images im where im.listing_id = l.id
-            ) i
-        ), '[]'::json) as images
-) d
-order by l.id;
 create table public_migration.publish_runs (
     run_id bigint generated always as identity primary key,
     started_at timestamptz not null default now(), finished_at timestamptz not null default now(),
@@ -103,23 +71,6 @@ create table public_migration.published_listings (
 create index published_listings_version_idx on public_migration.published_listings (version);
 """
 
-FILL_SQL = """
-insert into public.listings
-select
-    case when g % 2 = 0 then g else {big} + g end, md5(g::text)::uuid,
-    'Listing ' || g || ' Ђ 😀 "q" \\ ', repeat('description of listing ' || g || '. ', 8),
-    (g % 100000) / 100.0, 'RSD', 'active', 'public',
-    case when g % 2 = 0 then 'c2c' else 'b2c' end, g % 1000, 'Beograd',
-    timestamp '2024-01-01' + g * interval '1 second', timestamp '2024-06-01' + g * interval '1 second',
-    case when g % 5 = 0 then null else 44.8 + (g % 100) / 1000.0 end, 20.4
-from generate_series({start}, {stop}) g;
-insert into public.listing_images
-select (case when g % 2 = 0 then g else {big} + g end) * 10 + k, case when g % 2 = 0 then g else {big} + g end,
-    'https://img.example/' || g || '/' || k || '.jpg', k = 0, k
-from generate_series({start}, {stop}) g, generate_series(0, 1) k
-where g % 3 = 0;
-"""
-
 
 def log(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
@@ -129,10 +80,7 @@ def fill(pg: PgSettings, docs: int) -> None:
     started = time.monotonic()
     with pg.connect(autocommit=True) as conn:
         conn.execute(SCHEMA_SQL)
-        step = 250_000
-        for start in range(1, docs + 1, step):
-            conn.execute(FILL_SQL.format(big=BIG, start=start, stop=min(docs, start + step - 1)))
-        conn.execute("create index on public.listing_images (listing_id)")
+        synthetic_documents(conn, docs, description_repeats=8, step=250_000)
         conn.execute("insert into public_migration.publish_runs default values")
         conn.execute(
             "insert into public_migration.published_listings select id, 1, 1, null from public.listings order by id"

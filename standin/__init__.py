@@ -3,7 +3,8 @@
 Modules: words (word lists), generate (listings at any size, in SQL on the server),
 data + codec (the example and the dirty catalogue, read from data/*.json), load
 (schemas, the example, the dirty rows), cli (`listings-standin`, also
-`listings-migration fixtures`). The API the tests use is re-exported here.
+`listings-migration fixtures`); synthetic (a stand-in of the service's published tables
+and the documents view, for the indexer's tests and benchmarks). The API the tests use is re-exported here.
 """
 
 from standin.data import DIRTY_CASE_IDS, DIRTY_CASES, DIRTY_EXPECTATIONS, DIRTY_ID_BASE

@@ -240,6 +240,17 @@ def pg_env(settings: PgSettings) -> dict[str, str]:
     return env
 
 
+def libpq_params(settings: PgSettings) -> dict:
+    """psycopg.connect keywords for `settings`, none of PgSettings.connect's own (a plain session)."""
+    return {
+        "host": settings.host,
+        "port": settings.port,
+        "user": settings.user,
+        "dbname": settings.dbname,
+        "password": settings.password,
+    }
+
+
 def passfile_password(settings: PgSettings) -> str | None:
     """The password libpq would take from PGPASSFILE for `settings` (the local default keeps it there)."""
     if settings.password:

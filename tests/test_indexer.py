@@ -696,5 +696,5 @@ def test_the_read_snapshot_outlives_the_servers_idle_in_transaction_timeout(scra
     with scratch_db.connect() as conn:
         conn.execute("select 1")
         time.sleep(1.5)
-        with pytest.raises(psycopg.OperationalError):
+        with pytest.raises(psycopg.errors.IdleInTransactionSessionTimeout):
             conn.execute("select 1")

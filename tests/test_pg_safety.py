@@ -28,7 +28,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from conftest import passfile_password, pg_env
+from conftest import libpq_params, passfile_password, pg_env
 from psycopg import sql
 
 import standin
@@ -118,7 +118,7 @@ def test_connections_speak_utf8_whatever_pgclientencoding_or_the_database_says(s
     monkeypatch.setenv("PGCLIENTENCODING", "WIN1251")
 
     # without the pin, this environment really gives WIN1251 bytes (so the test can fail)
-    with psycopg.connect(**_libpq_params(scratch_db)) as raw:
+    with psycopg.connect(**libpq_params(scratch_db)) as raw:
         assert raw.execute("show client_encoding").fetchone()[0] == "WIN1251"
         cyrillic = "Ђорђе Шћепановић"  # WIN1251 has no Č: the control uses the Cyrillic part only
         assert raw.pgconn.exec_(f"select '{cyrillic}'".encode("cp1251")).get_value(0, 0) == cyrillic.encode("cp1251")
@@ -147,7 +147,7 @@ def test_connections_send_tcp_keepalives(scratch_db):
 
 def test_statement_timeout_is_off_unless_asked_for(scratch_db, monkeypatch):
     monkeypatch.delenv("LISTINGS_PG_STATEMENT_TIMEOUT", raising=False)
-    with psycopg.connect(**_libpq_params(scratch_db)) as raw:
+    with psycopg.connect(**libpq_params(scratch_db)) as raw:
         server_default = raw.execute("show statement_timeout").fetchone()[0]
     with scratch_db.connect() as conn:
         assert conn.execute("show statement_timeout").fetchone()[0] == server_default == "0"
@@ -170,16 +170,6 @@ def test_a_failed_connection_is_one_line_without_the_password():
         PgSettings("127.0.0.1", port, "nobody", "nothing", secret).connect()
     assert secret not in str(caught.value) and "\n" not in str(caught.value)
     assert f"postgresql://nobody@127.0.0.1:{port}/nothing" in str(caught.value)
-
-
-def _libpq_params(settings: PgSettings) -> dict:
-    return {
-        "host": settings.host,
-        "port": settings.port,
-        "user": settings.user,
-        "dbname": settings.dbname,
-        "password": settings.password,
-    }
 
 
 def _free_port() -> int:

@@ -20,7 +20,7 @@ from pathlib import Path
 import psycopg
 import pytest
 import yaml
-from conftest import ROOT, build, load_monolith, migration_cli, pg_env, publish, scratch_database
+from conftest import ROOT, build, libpq_params, load_monolith, migration_cli, pg_env, publish, scratch_database
 
 import standin
 from listings_common.pg import PgSettings
@@ -366,21 +366,11 @@ def test_service_reads_and_writes_are_not_blocked_by_a_publish_in_progress(run_d
         # publish is midway, holding its row locks: the service still reads, and writes its own rows
         with (
             publish_waiting_on_a_row_lock(db) as proc,
-            psycopg.connect(**_kwargs(db), autocommit=True, options="-c lock_timeout=2s") as service,
+            psycopg.connect(**libpq_params(db), autocommit=True, options="-c lock_timeout=2s") as service,
         ):
             assert service.execute("select count(*) from public.listings").fetchone()[0] > 0
             service.execute("insert into public.listings (user_id, category_id, title, price) values (1, 1, 'own', 1)")
         assert proc.wait(timeout=60) == 0, proc.stderr.read()  # and it finishes once the row lock goes
-
-
-def _kwargs(settings: PgSettings) -> dict:
-    return {
-        "host": settings.host,
-        "port": settings.port,
-        "user": settings.user,
-        "dbname": settings.dbname,
-        "password": settings.password,
-    }
 
 
 def test_publish_whose_connection_is_killed_fails_in_one_line_and_changes_nothing(run_dbt, published_copy):
