@@ -5,7 +5,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 ARGS ?=
 
-.PHONY: help demo test lint docs docs-check services-up services-down bench-dbt bench-indexer clean
+.PHONY: help demo test lint docs docs-check services-up services-down bench-dbt bench-indexer bench-cluster clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -38,6 +38,9 @@ bench-dbt: ## Benchmark dbt run/test on 1M C2C + 500k B2C listings (figures for 
 
 bench-indexer: ## Benchmark the indexer against its NDJSON ceiling (figures for docs/benchmarks.md)
 	@source scripts/common.sh && ensure_venv && ensure_profile && ensure_services && python scripts/bench_indexer.py $(ARGS)
+
+bench-cluster: ## The same reindex on the single node and on the 3-node loopback cluster (PGDATABASE with a published migration)
+	@scripts/bench_cluster.sh $(ARGS)
 
 clean: ## Remove dbt's target/ and logs/
 	@rm -rf target logs
