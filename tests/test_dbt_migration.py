@@ -368,6 +368,26 @@ def test_settings_that_could_break_out_of_their_quotes_are_refused_before_anythi
         assert created == 0  # not even the build log's schema
 
 
+def test_the_reconciliation_counts_what_the_build_read_not_a_monolith_written_to_since(run_dbt):
+    with scratch_database() as settings:
+        load_monolith(settings, c2c=10, b2c=5, dirty=False)
+        build(run_dbt, settings)
+        with settings.connect(autocommit=True) as conn:  # the live monolith, after the build read it
+            conn.execute(
+                "insert into monolith.c2c_listings (id, user_id, category_id, title, price, created_at)"
+                " values (100001, 1, 1, 'added while live', 10, '2025-01-01')"
+            )
+            conn.execute("delete from monolith.b2c_product_images where storefront_product_id = 3")
+            conn.execute("delete from monolith.b2c_products where id = 3")
+        result = run_dbt(settings, "test", "--select", "reconcile_with_source")
+        assert result.returncode == 0, result.stdout[-3000:]
+        # and what the build read is still all there: a row lost from it fails the test
+        with settings.connect(autocommit=True) as conn:
+            conn.execute("delete from public_staged.listings where id = 2")
+        lost = run_dbt(settings, "test", "--select", "reconcile_with_source")
+        assert lost.returncode != 0 and "reconcile_with_source" in lost.stdout
+
+
 def test_report_fails_when_a_staged_listing_with_images_goes_missing(run_dbt):
     with scratch_database() as settings:
         load_monolith(settings, c2c=20, b2c=10, dirty=False)
