@@ -86,13 +86,6 @@ def cli(env: dict[str, str], opensearch_alias: str, capsys: pytest.CaptureFixtur
 
 
 @pytest.fixture
-def client(opensearch_url: str) -> Iterator[OpenSearch]:
-    client = OpenSearch(hosts=[opensearch_url], timeout=60)
-    yield client
-    client.close()
-
-
-@pytest.fixture
 def db(migrated_db: PgSettings) -> Iterator[psycopg.Connection]:
     with migrated_db.connect(autocommit=True) as conn:
         yield conn
