@@ -3,13 +3,18 @@
 `run(action, name=..., error_label=...)` calls `action()` and returns its exit code (None: 0).
 A `ListingsError` prints "<name>: <error_label><message>" and exits with its `exit_code`; a
 psycopg error prints "<name>: <error_label>database error: <message>" and exits 2; Ctrl-C
-(KeyboardInterrupt) prints "<name>: interrupted" and exits 130.
+(KeyboardInterrupt) and SIGTERM (turned into KeyboardInterrupt while the action runs, so that
+every open transaction is rolled back and every clean-up runs) print "<name>: interrupted" and
+exit 130.
 """
 
 from __future__ import annotations
 
+import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from types import FrameType
 
 import psycopg
 
@@ -21,9 +26,28 @@ def one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split()) or exc.__class__.__name__
 
 
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt  # the same clean-up as Ctrl-C
+
+
+@contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM raises KeyboardInterrupt in the main thread while the block runs."""
+    try:
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def run(action: Callable[[], int | None], *, name: str, error_label: str = "") -> int:
     try:
-        return action() or 0
+        with sigterm_as_interrupt():
+            return action() or 0
     except ListingsError as exc:
         print(f"{name}: {error_label}{one_line(exc)}", file=sys.stderr)
         return exc.exit_code

@@ -14,6 +14,7 @@ re-running build + publish is the catch-up of a live monolith.
 from __future__ import annotations
 
 import json
+import signal
 import sys
 import time
 from collections.abc import Callable
@@ -22,7 +23,7 @@ from dataclasses import dataclass, field
 import psycopg
 from psycopg import sql
 
-from listings_common.errors import ConfigError
+from listings_common.errors import EXIT_INTERRUPTED, ConfigError, ListingsError
 from listings_common.pg import PgSettings
 from migration import project
 
@@ -739,24 +740,43 @@ def print_plan(plan: Plan, out: Callable[[str], None], *, done: bool, run_id: in
     )
 
 
+class Interrupted(ListingsError):
+    """Ctrl-C or SIGTERM before the commit: the transaction was rolled back."""
+
+    exit_code = EXIT_INTERRUPTED
+
+
 def run(pg: PgSettings, options: Options, out: Callable[[str], None] = print) -> int:
     started = time.monotonic()
-    with pg.connect(application_name="listings-migration publish") as conn:
-        publisher = Publisher(conn, options, out)
-        try:
-            plan = publisher.run()
-        except Refused:
-            conn.rollback()
-            raise
-        finally:
-            if options.timings:
-                for label, seconds, rows in publisher.timings:
-                    print(f"publish: {seconds:8.2f} s {rows:>10,} rows  {label}", file=sys.stderr)
-        if options.plan_only:
-            conn.rollback()
-            print_plan(plan, out, done=False)
-            return 0
-        conn.commit()
+    committed = False
+    try:
+        with pg.connect(application_name="listings-migration publish") as conn:
+            publisher = Publisher(conn, options, out)
+            try:
+                plan = publisher.run()
+            except Refused:
+                conn.rollback()
+                raise
+            finally:
+                if options.timings:
+                    for label, seconds, rows in publisher.timings:
+                        print(f"publish: {seconds:8.2f} s {rows:>10,} rows  {label}", file=sys.stderr)
+            if options.plan_only:
+                conn.rollback()
+                print_plan(plan, out, done=False)
+                return 0
+            # A SIGTERM during the COMMIT waits until it has returned, so that what is said after is true.
+            blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+            try:
+                conn.commit()
+                committed = True
+            finally:
+                signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+    except KeyboardInterrupt:
+        if committed:
+            raise Interrupted(f"interrupted after publish run {publisher.run_id} was committed") from None
+        # Before the commit: the connection's context rolled the transaction back.
+        raise Interrupted("interrupted (Ctrl-C or SIGTERM): rolled back, nothing changed") from None
     print_plan(plan, out, done=True, run_id=publisher.run_id)
     out(f"  committed in {time.monotonic() - started:.1f} s")
     return 0

@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -94,11 +95,14 @@ def publish_waiting_on_a_row_lock(db: PgSettings) -> Iterator[subprocess.Popen]:
             cwd=ROOT, env={**os.environ, **pg_env(db)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
         deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and not scalar(
+        while not scalar(
             db,
             "select count(*) from pg_stat_activity where application_name = 'listings-migration publish'"
             " and wait_event_type = 'Lock'",
         ):
+            if time.monotonic() > deadline or proc.poll() is not None:
+                proc.kill()
+                raise AssertionError(f"publish never reached the service's row lock: {proc.communicate()}")
             time.sleep(0.1)
         try:
             yield proc
@@ -180,14 +184,19 @@ def test_catch_up_publishes_exactly_the_inserts_updates_and_deletes_of_the_monol
             " where id = (select min(id) from monolith.b2c_product_images)",
         )
         build(run_dbt, db)
+        digest = table_digest(db)
+        runs_before = scalar(db, "select count(*) from public_migration.publish_runs")
         plan = migration_cli(db, "publish", "--plan")
         assert plan.returncode == 0, plan.stderr
-        digest = table_digest(db)
         assert table_digest(db) == digest  # --plan changed nothing
+        assert scalar(db, "select count(*) from public_migration.publish_runs") == runs_before
         result = publish(db)
-        lines = {
-            line.split()[0]: line.split()[1:] for line in result.stdout.splitlines() if line.startswith("  listing")
-        }
+
+        def counts(stdout: str) -> dict[str, list[str]]:
+            return {line.split()[0]: line.split()[1:] for line in stdout.splitlines() if line.startswith("  listing")}
+
+        lines = counts(result.stdout)
+        assert counts(plan.stdout) == lines  # the plan said what publish then did
         assert lines["listings"][:3] == ["1", "2", "1"]  # insert, update, delete
         assert lines["listing_images"][1] == "1"
         runs = scalar(db, "select count(*) from public_migration.publish_runs")
@@ -261,18 +270,35 @@ def test_a_build_killed_midway_is_never_published(run_dbt, published_copy, dbt_p
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
 def test_publish_killed_midway_changes_nothing(run_dbt, published_copy, sig):
     with published_copy(dirty=True) as db:
-        execute(db, "update monolith.c2c_listings set title = 'changed before the kill' where id < 10")
+        assert scalar(db, "select count(*) from public.listings where id = 12") == 1
+        execute(
+            db,
+            "update monolith.c2c_listings set title = 'changed before the kill' where id < 10",
+            "delete from monolith.c2c_images where listing_id = 12",
+            "delete from monolith.c2c_listings where id = 12",
+            "insert into monolith.c2c_listings (id, user_id, category_id, title, price, created_at)"
+            " values (100002, 1, 1, 'added before the kill', 10, '2025-01-01')",
+        )
         build(run_dbt, db)
         digest = table_digest(db)
         with publish_waiting_on_a_row_lock(db) as proc:
+            started = time.monotonic()
             proc.send_signal(sig)
-            proc.wait(timeout=30)
-        assert proc.returncode != 0
+            _, stderr = proc.communicate(timeout=30)
+            stopped_in = time.monotonic() - started
+        if sig == signal.SIGTERM:
+            assert proc.returncode == 130, stderr
+            assert stderr.strip() == "publish: interrupted (Ctrl-C or SIGTERM): rolled back, nothing changed"
+            assert stopped_in < 10  # it does not wait for the lock it was waiting on
+        else:
+            assert proc.returncode == -signal.SIGKILL
         time.sleep(0.5)
         assert table_digest(db) == digest
         assert scalar(db, "select count(*) from public_migration.publish_runs") == 1
         publish(db)
         assert scalar(db, "select title from public.listings where id = 3") == "changed before the kill"
+        assert scalar(db, "select count(*) from public.listings where id = 12") == 0
+        assert scalar(db, "select title from public.listings where id = 100002") == "added before the kill"
 
 
 def test_constraints_added_to_the_service_later_are_honoured(run_dbt):
@@ -327,6 +353,52 @@ def test_an_implausible_catch_up_is_refused_unless_allowed(run_dbt, published_co
         assert scalar(db, "select count(*) from public.listings where source_type = 'c2c'") == 5
 
 
+def test_a_catch_up_changing_most_listings_is_refused_unless_allowed(run_dbt, published_copy):
+    with published_copy() as db:
+        digest = table_digest(db)
+        execute(
+            db,
+            "update monolith.c2c_listings set title = title || ' (edited)'",
+            "update monolith.b2c_products set name = name || ' (edited)'",
+        )
+        build(run_dbt, db)
+        refused = migration_cli(db, "publish")
+        assert refused.returncode == 1
+        assert len(refused.stderr.strip().splitlines()) == 1
+        assert "would update 40 of the 40 published listings" in refused.stderr
+        assert table_digest(db) == digest
+        publish(db, "--allow-large-change")
+        assert scalar(db, "select count(*) from public.listings where title like '%%(edited)'") == 40
+
+
+def test_a_change_committed_while_a_build_runs_is_published_by_the_next_run(run_dbt, published_copy):
+    with published_copy() as db:
+        done: list[subprocess.CompletedProcess] = []
+        # dbt is held on a lock once it has read the source (the staged images wait to replace theirs)
+        with db.connect() as blocker:
+            blocker.execute("lock table public_staged.listing_images in access exclusive mode")
+            builder = threading.Thread(
+                target=lambda: done.append(run_dbt(db, "build", "--exclude-resource-type", "unit_test"))
+            )
+            builder.start()
+            deadline = time.monotonic() + 60
+            while not scalar(
+                db,
+                "select count(*) from pg_locks where relation = 'public_staged.listing_images'::regclass"
+                " and not granted",
+            ):
+                assert time.monotonic() < deadline, "the build never reached the staged images"
+                time.sleep(0.2)
+            execute(db, "update monolith.c2c_listings set title = 'committed during the build' where id = 4")
+        builder.join(timeout=120)
+        assert done and done[0].returncode == 0, done[0].stdout[-2000:] if done else "build still running"
+        publish(db)
+        assert scalar(db, "select title from public.listings where id = 4") != "committed during the build"
+        build(run_dbt, db)
+        publish(db)
+        assert scalar(db, "select title from public.listings where id = 4") == "committed during the build"
+
+
 def test_soft_delete_marks_instead_of_deleting_and_search_leaves_it_out(run_dbt):
     with scratch_database() as db:
         load_monolith(db, c2c=20, b2c=5, dirty=False)
@@ -355,7 +427,7 @@ def test_publish_waits_at_most_its_lock_timeout_and_changes_nothing(run_dbt):
         assert result.returncode == 2
         assert len(result.stderr.strip().splitlines()) == 1
         assert "could not lock" in result.stderr
-        assert took < 30
+        assert took < 10  # a 1 s lock timeout, the process's start and the diff of 25 listings
         assert table_digest(db) == digest
 
 
