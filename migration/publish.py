@@ -31,6 +31,8 @@ EXIT_REFUSED = 1
 TABLES = ("listings", "listing_images", "listing_locations")
 # The staged table each service table is published from, and its key there.
 KEYS = {"listings": "id", "listing_images": "id", "listing_locations": "listing_id"}
+# The largest monolith id (its ids are `integer`).
+INTEGER_MAX = 2**31 - 1
 # Published and still in the source, but deleted by the service since.
 GONE = "deleted by the service"
 
@@ -641,12 +643,22 @@ class Publisher:
             self.timed(sql.SQL(statement).format(pl=pl, pi=pi, S=S, run=run, q=self.ledger("publish_quarantine")))
 
     def advance_sequences(self) -> None:
-        """Each id sequence past the largest id, so the service's next insert works. Only ever forward."""
+        """Each id sequence past the largest id, so the service's next insert works. Only ever forward.
+
+        The migration's own ids (listings, images) are the monolith's: C2C ids as they are, B2C ids
+        b2c_id_offset + theirs, both from `integer` columns. While the monolith stays live it hands
+        out new ids above the ones published so far; a sequence moved only past today's largest id
+        would give the service exactly the ids of the monolith's next B2C rows, which would then be
+        quarantined as collisions. So those sequences go past the largest id the migration can ever
+        publish (b2c_id_offset + 2^31 - 1), and the two ranges never meet."""
+        ceiling = int(self.build.settings["b2c_id_offset"]) + INTEGER_MAX
         for table in TABLES:
             seq = self.scalar("select pg_get_serial_sequence(%s, 'id')", (f'"{self.build.service_schema}"."{table}"',))
             if not seq:
                 continue
             top = self.scalar(sql.SQL("select max(id) from {}").format(self.service(table)))
+            if KEYS[table] == "id":  # ids the migration publishes (a location's id is the service's)
+                top = max(top or 0, ceiling)
             if top is None:
                 continue
             last, called = self.one(sql.SQL("select last_value, is_called from {}").format(sql.SQL(seq)))

@@ -127,18 +127,43 @@ def test_publish_keeps_the_service_schema_and_rows_whole_over_three_runs(run_dbt
         before = service_state(db)
         execute(db, "insert into public.listing_tags (listing_id, tag) values (8000000000001, 'second')")
         before["own_tags"] = 2
-        for _ in range(3):
+        for run in range(3):
+            if run:  # the monolith changes between runs: an edit, an addition, a deletion
+                execute(
+                    db,
+                    f"update monolith.c2c_listings set title = 'edited in run {run}' where id = 2",
+                    "insert into monolith.c2c_listings (id, user_id, category_id, title, price, created_at)"
+                    f" values ({100000 + run}, 1, 1, 'added in run {run}', 10, '2025-01-01')",
+                    f"delete from monolith.c2c_images where listing_id = {10 + run}",
+                    f"delete from monolith.c2c_listings where id = {10 + run}",
+                )
             build(run_dbt, db)
             publish(db)
+            if run == 0:  # the service hangs its own rows on a migrated listing the monolith then edits
+                assert scalar(db, "select count(*) from public.listings where id in (11, 12)") == 2
+                execute(
+                    db,
+                    "insert into public.listing_tags (listing_id, tag) values (2, 'the service''s tag')",
+                    "insert into public.listing_favorites (user_id, listing_id) values (77, 2)",
+                )
             assert service_state(db) == before
+        assert scalar(db, "select title from public.listings where id = 2") == "edited in run 2"
+        assert scalar(db, "select count(*) from public.listing_tags where listing_id = 2") == 1
+        assert scalar(db, "select count(*) from public.listing_favorites where listing_id = 2") == 1
+        assert scalar(db, "select count(*) from public.listings where id in (100001, 100002)") == 2
+        assert scalar(db, "select count(*) from public.listings where id in (11, 12)") == 0
         published = scalar(db, "select count(*) from public_migration.published_listings")
         assert published > 60
-        # each sequence is past the largest id: the service's next insert works
+        # each sequence is past the largest id the migration can ever publish (b2c_id_offset + the largest
+        # integer): the service's next insert works, and never takes the id of a future monolith row
         new_id = scalar(
             db, "insert into public.listings (user_id, category_id, title, price) values (1, 1, 'next', 1) returning id"
         )
-        assert new_id > scalar(db, "select max(id) from public.listings where id <> %s", (new_id,))
-        execute(db, "insert into public.listing_images (listing_id, url) values (1, 'https://service/next.jpg')")
+        assert new_id > B2C_OFFSET + 2**31 - 1
+        image_id = scalar(
+            db, "insert into public.listing_images (listing_id, url) values (1, 'https://service/next.jpg') returning id"
+        )
+        assert image_id > B2C_OFFSET + 2**31 - 1
 
 
 def test_carried_values_equal_the_monolith_whatever_the_triggers_do(run_dbt, published_copy):
