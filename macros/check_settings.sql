@@ -25,6 +25,15 @@
             {%- do problems.append(name ~ ' ' ~ (var(name) | string)[:70] ~ ' (a lower-case column name)') -%}
         {%- endif -%}
     {%- endfor -%}
+    {#- dbt writes grantees into its GRANT statements unquoted -#}
+    {%- set readers = var('search_readers', []) -%}
+    {%- if readers is string or readers is not iterable -%}
+        {%- do problems.append('search_readers ' ~ (readers | string)[:70] ~ ' (a list of role names)') -%}
+    {%- else -%}
+        {%- for role in readers if not re.fullmatch('[a-z_][a-z0-9_]{0,62}', role | string) -%}
+            {%- do problems.append('search_readers role ' ~ (role | string)[:70] ~ ' (a lower-case role name)') -%}
+        {%- endfor -%}
+    {%- endif -%}
     {%- set literals = {
         'default_currency': '[A-Z]{3}',
         'default_visibility': '[a-z][a-z_]{0,30}',

@@ -471,6 +471,9 @@ class Publisher:
 
         L, Img, Loc = self.service("listings"), self.service("listing_images"), self.service("listing_locations")
         run = sql.Literal(run_id)
+        # The ledger first: it reads only the diff, so the row locks the writes below take on the
+        # service's tables are held for the writes and their verification, nothing else.
+        self.record(run)
         # Deletes first, with the service's triggers and ON DELETE CASCADE as it defined them.
         if soft:
             marks = [sql.SQL("{} = true").format(_q(soft))]
@@ -545,7 +548,6 @@ class Publisher:
         if self.replica:
             self.conn.execute("set local session_replication_role = origin")
         self.verify()
-        self.record(run)
         self.advance_sequences()
 
     def _try_replica_role(self) -> bool:

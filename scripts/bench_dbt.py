@@ -19,6 +19,7 @@ import os
 import platform
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -38,6 +39,76 @@ def run_measured(argv: list[str], env: dict[str, str]) -> tuple[float, int, int]
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
     return time.perf_counter() - started, usage.ru_maxrss, proc.returncode
+
+
+def change_one_percent(bench: PgSettings) -> int:
+    """1% of the monolith's listings changed as a live monolith changes them: edits of listings
+    (C2C titles, B2C prices), edits of images only, new listings with images, deleted listings."""
+    # (statement, whether its row count is a count of changed listings)
+    statements = [
+        # 0.7%: edited listings
+        ("update monolith.c2c_listings set title = title || ' (edited)' where id % 200 = 0", True),
+        ("update monolith.b2c_products set price = price + 1 where id % 200 = 0", True),
+        # 0.1%: one image of a listing changed, nothing else
+        (
+            "update monolith.c2c_images set public_url = public_url || '?v=2'"
+            " where id in (select min(id) from monolith.c2c_images where listing_id % 1000 = 3 group by listing_id)",
+            True,
+        ),
+        # 0.1%: new listings, with their images
+        ("create temp table new_listings as select * from monolith.c2c_listings where id % 1000 = 1", False),
+        ("update new_listings set id = id + 100000000", False),
+        ("insert into monolith.c2c_listings select * from new_listings", True),
+        ("create temp table new_images as select * from monolith.c2c_images where listing_id % 1000 = 1", False),
+        ("update new_images set id = id + 1000000000, listing_id = listing_id + 100000000", False),
+        ("insert into monolith.c2c_images select * from new_images", False),
+        # 0.1%: deleted listings
+        ("delete from monolith.c2c_images where listing_id % 1000 = 2", False),
+        ("delete from monolith.c2c_listings where id % 1000 = 2", True),
+    ]
+    changed = 0
+    with bench.connect(autocommit=True) as conn:
+        for statement, counts in statements:
+            rows = conn.execute(statement).rowcount
+            changed += rows if counts else 0
+    return changed
+
+
+class ServiceTraffic:
+    """The service at work while publish runs: every 50 ms it reads a listing and updates its own
+    column (favorites_count) of a migrated listing that the catch-up edits; the longest wait of each."""
+
+    def __init__(self, bench: PgSettings) -> None:
+        self.bench = bench
+        self.stop = threading.Event()
+        self.reads: list[float] = []
+        self.writes: list[float] = []
+
+    def _work(self) -> None:
+        with self.bench.connect(autocommit=True, application_name="bench service") as conn:
+            while not self.stop.is_set():
+                started = time.perf_counter()
+                conn.execute("select title from public.listings where id = 200").fetchone()
+                self.reads.append(time.perf_counter() - started)
+                started = time.perf_counter()
+                conn.execute("update public.listings set favorites_count = favorites_count + 1 where id = 200")
+                self.writes.append(time.perf_counter() - started)
+                self.stop.wait(0.05)
+
+    def __enter__(self) -> ServiceTraffic:
+        self.thread = threading.Thread(target=self._work, daemon=True)
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join()
+
+    def summary(self) -> str:
+        return (
+            f"service during the catch-up publish: {len(self.reads):,} reads, longest {max(self.reads) * 1000:.0f} ms;"
+            f" {len(self.writes):,} updates of an edited listing, longest wait {max(self.writes) * 1000:.0f} ms"
+        )
 
 
 def main() -> int:
@@ -127,13 +198,10 @@ def main() -> int:
         conn.execute("drop schema if exists public_migration cascade")
     build_s, build_kib, build_rc = run_measured([dbt, "build"], env)
     full_s, full_kib, full_rc = run_measured(python, env)
-    with bench.connect(autocommit=True) as conn:
-        changed = conn.execute(
-            "update monolith.c2c_listings set title = title || ' (edited)' where id % 100 = 0"
-        ).rowcount
-        changed += conn.execute("update monolith.b2c_products set price = price + 1 where id % 100 = 0").rowcount
+    changed = change_one_percent(bench)
     build2_s, _, build2_rc = run_measured([dbt, "build"], env)
-    catch_s, catch_kib, catch_rc = run_measured(python, env)
+    with ServiceTraffic(bench) as traffic:
+        catch_s, catch_kib, catch_rc = run_measured(python, env)
     again_s, _, again_rc = run_measured(python, env)
     print(f"dbt build {build_s:7.1f} s  peak RSS {build_kib / 1024:6.0f} MiB  exit {build_rc}")
     print(
@@ -151,6 +219,7 @@ def main() -> int:
         " build + full publish)"
     )
     print(f"publish (no change) {again_s:7.1f} s  exit {again_rc}")
+    print(traffic.summary())
     print(
         f"targets: full publish < dbt build: {'yes' if full_s < build_s else 'NO'}; "
         f"catch-up publish < 1/10 of build + full publish: {'yes' if catch_s < (build_s + full_s) / 10 else 'NO'}"

@@ -354,18 +354,44 @@ def test_settings_that_could_break_out_of_their_quotes_are_refused_before_anythi
     with scratch_database() as settings:
         load_monolith(settings, c2c=5, b2c=5, dirty=False)
         result = run_dbt(
-            settings, "build", "--vars", "{default_currency: \"RS'D\", listing_uuid_namespace: 'not a uuid'}",
+            settings, "build", "--vars",
+            "{default_currency: \"RS'D\", listing_uuid_namespace: 'not a uuid', search_readers: ['x; drop table y']}",
             env={"LISTINGS_SCHEMA": 'svc"; drop table x; --'},
         )  # fmt: skip
         assert result.returncode != 0
         assert "invalid settings: target schema svc" in result.stdout
         assert "default_currency RS'D" in result.stdout and "listing_uuid_namespace not a uuid" in result.stdout
+        assert "search_readers role x; drop table y" in result.stdout
         with settings.connect(autocommit=True) as conn:
             created = conn.execute(
                 "select count(*) from pg_namespace where nspname not in ('public', 'monolith')"
                 " and nspname not like 'pg\\_%' and nspname <> 'information_schema'"
             ).fetchone()[0]
         assert created == 0  # not even the build log's schema
+
+
+def test_the_indexer_role_keeps_its_select_on_the_documents_view_across_builds(run_dbt):
+    with scratch_database() as settings:
+        load_monolith(settings, c2c=5, b2c=5, dirty=False)
+        with settings.connect(autocommit=True) as conn:
+            conn.execute(
+                "do $$ begin if not exists (select from pg_roles where rolname = 'pytest_search_reader') then"
+                " create role pytest_search_reader nologin; end if; end $$"
+            )
+        readers = ["--vars", "{search_readers: [pytest_search_reader]}"]
+        for _ in range(2):  # the second build re-creates the view
+            build(run_dbt, settings, *readers)
+            with settings.connect(autocommit=True) as conn:
+                granted = conn.execute(
+                    "select has_table_privilege('pytest_search_reader',"
+                    " 'public_search.listing_search_documents', 'SELECT')"
+                ).fetchone()[0]
+            assert granted is True
+        build(run_dbt, settings)  # and without the var, nobody else reads it
+        with settings.connect(autocommit=True) as conn:
+            assert not conn.execute(
+                "select has_table_privilege('pytest_search_reader', 'public_search.listing_search_documents', 'SELECT')"
+            ).fetchone()[0]
 
 
 def test_the_reconciliation_counts_what_the_build_read_not_a_monolith_written_to_since(run_dbt):

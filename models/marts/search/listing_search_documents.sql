@@ -8,6 +8,10 @@
 -- one index range scan of listing_images (listing_id, display_order), so a single
 -- document, a sample or the whole stream in id order is cheap to read.
 
+{#- Every build re-creates this view: the roles that read it (the indexer's) get their SELECT
+    back each time, from the search_readers var. -#}
+{{ config(grants={'select': var('search_readers', [])}) }}
+
 with
 
 listings as (
