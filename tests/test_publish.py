@@ -161,7 +161,8 @@ def test_publish_keeps_the_service_schema_and_rows_whole_over_three_runs(run_dbt
         )
         assert new_id > B2C_OFFSET + 2**31 - 1
         image_id = scalar(
-            db, "insert into public.listing_images (listing_id, url) values (1, 'https://service/next.jpg') returning id"
+            db,
+            "insert into public.listing_images (listing_id, url) values (1, 'https://service/next.jpg') returning id",
         )
         assert image_id > B2C_OFFSET + 2**31 - 1
 
