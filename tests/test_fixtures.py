@@ -30,10 +30,10 @@ SELECT md5(string_agg(u::text, E'\\n' ORDER BY u.source_type, u.id))
 FROM monolith.unified_listings AS u WHERE u.id > 0 AND u.id < %s
 """
 
-# Images the dirty catalogue adds: C2C 42 cases x 1 + 4 cases x 2 + 1 case x 0 + 1 case x 300;
-# B2C 12 cases x 1 + 3 cases x 3 + 3 cases x 2.
-DIRTY_C2C_IMAGES = 350
-DIRTY_B2C_IMAGES = 27
+# Images the dirty catalogue adds: C2C 43 cases x 1 + 4 cases x 2 + 1 case x 0 + 1 case x 300;
+# B2C 14 cases x 1 + 3 cases x 3 + 3 cases x 2.
+DIRTY_C2C_IMAGES = 351
+DIRTY_B2C_IMAGES = 29
 
 
 @pytest.fixture
