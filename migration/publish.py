@@ -297,6 +297,13 @@ class Publisher:
             )
             for table in TABLES
         }
+        # Ledgers written before that hold md5(row(...)::text), 32 hex digits (a bigint's text never
+        # has 32 characters): a row whose ledger hash is of that kind is compared the old way once,
+        # and its ledger hash rewritten (record), so a catch-up across the upgrade changes nothing.
+        legacy = {
+            table: sql.SQL("md5(row({})::text)").format(sql.SQL(", ").join(_q("s", name) for name in c[table]))
+            for table in TABLES
+        }
         L, Img, Loc = self.service("listings"), self.service("listing_images"), self.service("listing_locations")
         fmt = {
             "staged_listings": self.staged("listings"),
@@ -310,6 +317,9 @@ class Publisher:
             "listing_hash": hashes["listings"],
             "image_hash": hashes["listing_images"],
             "location_hash": hashes["listing_locations"],
+            "legacy_listing_hash": legacy["listings"],
+            "legacy_image_hash": legacy["listing_images"],
+            "legacy_location_hash": legacy["listing_locations"],
         }
         statements = [
             # Every staged listing, against the ledger: unchanged when the ledger holds it live with the
@@ -320,9 +330,16 @@ class Publisher:
             select
                 s.id, s.listing_hash, s.uuid,
                 pl.listing_id is not null as is_ours, pl.deleted_run is not null as was_deleted,
-                case when pl.deleted_run is null and pl.listing_hash = s.listing_hash then 'unchanged' end as action
+                case when pl.deleted_run is null and pl.listing_hash = s.listing_hash then 'unchanged' end as action,
+                false as rehashed
             from (select s.id, s.uuid, {listing_hash} as listing_hash from {staged_listings} as s) as s
             left join {pl} as pl on pl.listing_id = s.id
+            """,
+            """
+            update diff_listings as d set action = 'unchanged', rehashed = true
+            from {staged_listings} as s, {pl} as pl
+            where d.action is null and d.is_ours and not d.was_deleted and s.id = d.id and pl.listing_id = d.id
+                and length(pl.listing_hash) = 32 and pl.listing_hash = {legacy_listing_hash}
             """,
             """
             update diff_listings as d set action = case
@@ -357,10 +374,18 @@ class Publisher:
                 s.listing_id, s.location_hash, d.action as listing_action,
                 case
                     when d.action <> 'insert' and pl.location_hash = s.location_hash then 'unchanged'
-                end as action
+                end as action,
+                false as rehashed
             from (select s.listing_id, {location_hash} as location_hash from {staged_locations} as s) as s
             inner join diff_listings as d on d.id = s.listing_id and d.action in ('insert', 'update', 'unchanged')
             left join {pl} as pl on pl.listing_id = s.listing_id
+            """,
+            """
+            update diff_locations as d set action = 'unchanged', rehashed = true
+            from {staged_locations} as s, {pl} as pl
+            where d.action is null and d.listing_action <> 'insert' and s.listing_id = d.listing_id
+                and pl.listing_id = d.listing_id and length(pl.location_hash) = 32
+                and pl.location_hash = {legacy_location_hash}
             """,
             """
             update diff_locations as d set action = case
@@ -381,10 +406,17 @@ class Publisher:
                     when k.action = 'skipped' then 'skipped'
                     when k.action <> 'insert' and pi.image_hash = s.image_hash and pi.listing_id = s.listing_id
                         then 'unchanged'
-                end as action
+                end as action,
+                false as rehashed
             from (select s.id, s.listing_id, {image_hash} as image_hash from {staged_images} as s) as s
             left join diff_listings as k on k.id = s.listing_id
             left join {pi} as pi on pi.image_id = s.id
+            """,
+            """
+            update diff_images as d set action = 'unchanged', rehashed = true
+            from {staged_images} as s, {pi} as pi
+            where d.action is null and d.listing_action <> 'insert' and s.id = d.id and pi.image_id = d.id
+                and pi.listing_id = d.listing_id and length(pi.image_hash) = 32 and pi.image_hash = {legacy_image_hash}
             """,
             """
             update diff_images as d set action = case
@@ -619,6 +651,13 @@ class Publisher:
             """,
             "update {pl} as p set deleted_run = {run}, version = {run}"
             " from gone_listings as g where p.listing_id = g.id",
+            # ledger hashes of the earlier kind, of rows that did not change: the current kind (version kept)
+            "update {pl} as p set listing_hash = d.listing_hash from diff_listings as d"
+            " where d.rehashed and p.listing_id = d.id",
+            "update {pl} as p set location_hash = d.location_hash from diff_locations as d"
+            " where d.rehashed and p.listing_id = d.listing_id",
+            "update {pi} as p set image_hash = d.image_hash from diff_images as d"
+            " where d.rehashed and p.image_id = d.id",
             "delete from {pi} as p using gone_images as g where p.image_id = g.id",
             """
             delete from {pi} as p using gone_listings as g where p.listing_id = g.id

@@ -379,6 +379,41 @@ def test_an_implausible_catch_up_is_refused_unless_allowed(run_dbt, published_co
         assert scalar(db, "select count(*) from public.listings where source_type = 'c2c'") == 5
 
 
+def test_a_ledger_of_the_earlier_hash_kind_is_read_and_converted_without_changing_a_row(run_dbt, published_copy):
+    with published_copy() as db:
+        # the ledger as publish wrote it before its hashes were hash_record_extended: md5 of the row's text
+        execute(
+            db,
+            "update public_migration.published_listings as p set listing_hash = md5(row(s.*)::text)"
+            " from public_staged.listings as s where s.id = p.listing_id",
+            "update public_migration.published_listings as p set location_hash = md5(row(s.*)::text)"
+            " from public_staged.listing_locations as s where s.listing_id = p.listing_id",
+            "update public_migration.published_images as p set image_hash = md5(row(s.id, s.listing_id, s.url,"
+            " s.thumbnail_url, s.display_order, s.is_primary)::text) from public_staged.listing_images as s"
+            " where s.id = p.image_id",
+        )
+        legacy = "select count(*) from public_migration.published_listings where length(listing_hash) = 32"
+        assert scalar(db, legacy) == 40
+        others = "select md5(string_agg(xmin::text, ',' order by id)) from public.listings where id <> 3"
+        untouched = scalar(db, others)
+        execute(db, "update monolith.c2c_listings set title = 'edited across the upgrade' where id = 3")
+        build(run_dbt, db)
+        result = publish(db)
+        lines = {
+            line.split()[0]: line.split()[1:] for line in result.stdout.splitlines() if line.startswith("  listing")
+        }
+        assert lines["listings"][:3] == ["0", "1", "0"], result.stdout
+        assert lines["listing_images"][:3] == ["0", "0", "0"], result.stdout
+        assert lines["listing_locations"][:3] == ["0", "0", "0"], result.stdout
+        assert scalar(db, legacy) == 0
+        assert scalar(db, "select count(*) from public_migration.published_images where length(image_hash) = 32") == 0
+        assert scalar(db, "select title from public.listings where id = 3") == "edited across the upgrade"
+        assert scalar(db, others) == untouched  # no other row was written
+        # and the next run finds nothing to do
+        again = publish(db)
+        assert "listings                    0          0          0" in again.stdout
+
+
 def test_a_catch_up_changing_most_listings_is_refused_unless_allowed(run_dbt, published_copy):
     with published_copy() as db:
         digest = table_digest(db)
