@@ -123,7 +123,10 @@ def describe_error(exc: TransportError, settings: OpenSearchSettings, action: st
     elif isinstance(exc, ConnectionTimeout):
         line = f"OpenSearch at {url} did not answer in time while trying to {action}"
     elif isinstance(exc, ConnectionError):
-        line = f"cannot reach OpenSearch at {url} ({_reason(exc)}); is it running and is OPENSEARCH_URL right?"
+        line = (
+            f"cannot reach OpenSearch at {url} ({_reason(exc)}) while trying to {action}; "
+            "is it running and is OPENSEARCH_URL right?"
+        )
     elif isinstance(exc, AuthenticationException):
         line = f"OpenSearch at {url} rejected the credentials (HTTP 401); check OPENSEARCH_USER and OPENSEARCH_PASSWORD"
     elif isinstance(exc, AuthorizationException):
@@ -188,7 +191,7 @@ class Indices:
         """Fail with one line unless the URL answers like OpenSearch; returns its version."""
         # The first contact fails fast: a refused connection here is most often a wrong URL.
         first = RetryPolicy(min(2, self.policy.max_retries), self.policy.backoff_base, 2.0, self.policy.stop)
-        info = call(first, self.settings, "read the cluster info", self.client.info)
+        info = call(first, self.settings, "read the cluster info", self.client.info, retry_unreadable=False)
         version = info.get("version", {}) if isinstance(info, dict) else {}
         if not isinstance(version, dict) or not version.get("number"):
             raise OpenSearchError(f"{self.settings.describe()} does not look like OpenSearch")
@@ -411,6 +414,8 @@ class Indices:
                 return previous
             except OpenSearchError as exc:
                 if exc.status is not None and exc.status not in (429, 500, 502, 503, 504):
+                    if attempt and self.alias_holders() == [to]:
+                        return previous  # an earlier attempt whose answer was lost applied (this one: 404)
                     raise
                 try:
                     now = self.alias_holders()

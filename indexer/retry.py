@@ -4,12 +4,12 @@
 backoff and jitter (honouring a `Retry-After` header), when the failure is transient:
 
     HTTP 429, 500, 502, 503, 504 (but not an index block, see below), a lost or reset
-    connection, a timeout.
+    connection, a timeout, an answer whose body is not JSON or not a JSON object (a
+    proxy's error page, say; the first contact, `check_server`, fails at once instead).
 
 Everything else fails at once with one line (`OpenSearchError`, exit 2):
 
-    TLS errors, 4xx answers, a 200 whose body is not JSON (a proxy's HTML page, say) or
-    not a JSON object, and an index block such as the flood-stage
+    TLS errors, 4xx answers, and an index block such as the flood-stage
     `read_only_allow_delete` block (OpenSearch answers those with 429, but waiting does
     not lift them: the message names the block and what to do).
 
@@ -170,8 +170,14 @@ def call(
     index: str | None = None,
     retry: bool = True,
     expect_dict: bool = True,
+    retry_unreadable: bool = True,
 ) -> T:
-    """`fn()`, retried while it fails transiently; one-line OpenSearchError when it gives up."""
+    """`fn()`, retried while it fails transiently; one-line OpenSearchError when it gives up.
+
+    An answer that is not JSON (or not a JSON object) is retried too, like a 502: a proxy's
+    error page is usually a passing state, and every call made here is safe to repeat (the
+    writes that are not, `create` and `move_alias`, pass retry=False and check for themselves).
+    `retry_unreadable=False` fails at once instead (the first contact: most often a wrong URL)."""
     from .opensearch import describe_error  # circular: opensearch uses call()
 
     attempt = 0
@@ -179,10 +185,10 @@ def call(
         try:
             result = fn()
         except SerializationError:
-            raise OpenSearchError(
+            unreadable = (
                 f"{settings.describe()} answered with a body that is not JSON when asked to {action}; "
                 "is it OpenSearch (or a proxy's error page)?"
-            ) from None
+            )
         except TransportError as exc:
             blocked = block_message(index, "", _error_reason(exc)) if isinstance(exc.status_code, int) else None
             if blocked and not isinstance(exc, ConnectionError):
@@ -194,9 +200,14 @@ def call(
             line = describe_error(exc, settings, action)
             status = exc.status_code if isinstance(exc.status_code, int) else None
             raise OpenSearchError(line + (f" (after {attempt} retries)" if attempt else ""), status) from None
-        if expect_dict and not isinstance(result, dict):
-            raise OpenSearchError(
+        else:
+            if not expect_dict or isinstance(result, dict):
+                return result
+            unreadable = (
                 f"{settings.describe()} gave an unexpected answer ({type(result).__name__}, not a JSON object) "
                 f"when asked to {action}; is it OpenSearch?"
             )
-        return result
+        if retry and retry_unreadable and attempt < policy.max_retries and policy.sleep(attempt):
+            attempt += 1
+            continue
+        raise OpenSearchError(unreadable + (f" (after {attempt} retries)" if attempt else ""))

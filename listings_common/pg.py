@@ -162,7 +162,13 @@ class PgSettings:
         try:
             return psycopg.connect(**params)
         except psycopg.OperationalError as exc:
-            reason = " ".join(str(exc).split()) or exc.__class__.__name__
+            # libpq reports each attempt (e.g. with TLS, then without): the same failure twice says no more
+            attempts: dict[str, str] = {}
+            for line in str(exc).splitlines():
+                line = " ".join(line.split())
+                if line:
+                    attempts.setdefault(line.removeprefix("connection failed: "), line)
+            reason = " ".join(attempts.values()) or exc.__class__.__name__
             if self.password:
                 reason = reason.replace(self.password, "***")
             raise ConfigError(f"cannot connect to {self.describe()}: {reason}") from None

@@ -10,9 +10,13 @@
 
 3. with --validate: `validate` of the index from 1 (every id and content hash merged with
    PostgreSQL's, plus the sample), timed, with this process's peak RSS after it.
+4. with --validate-missing N: 1 loads all but the last N documents of the view, then
+   `validate` compares that index with the whole view: N documents missing, every one
+   counted, the first 25 kept. The peak RSS is measured over the validation alone (VmHWM
+   reset before it), to show that memory stays flat however many documents differ.
 
 Usage:  python scripts/bench_indexer.py [--docs N] [--batch-docs N] [--batch-mb MB] [--senders N]
-                                        [--validate] [--no-ceiling]
+                                        [--validate] [--validate-missing N] [--no-ceiling]
 Settings come from the same environment as the indexer (PG*, LISTINGS_SCHEMA,
 OPENSEARCH_URL, ...). The benchmark indices are deleted at the end unless --keep-indices.
 Generate data first, e.g. `python -m migration fixtures --c2c 700000 --b2c 300000 && dbt build`.
@@ -97,6 +101,44 @@ def bench_validate(config: Config, indices: Indices, name: str, docs: int) -> No
         print("\n".join(report.lines()[:12]), flush=True)
 
 
+def reset_peak_rss() -> bool:
+    """Start VmHWM again from the current RSS (Linux: `5` into /proc/self/clear_refs)."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True
+
+
+def current_rss_mib() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def bench_validate_missing(config: Config, indices: Indices, name: str, indexed: int, missing: int) -> None:
+    """`validate` of an index that lacks `missing` documents of the view: all counted, memory flat."""
+    before = current_rss_mib()
+    reset = reset_peak_rss()
+    started = time.monotonic()
+    with ReadSnapshot(config.pg, config.schema) as snapshot:
+        report = validate(indices.client, config.opensearch, name, snapshot, sample=200, random_state=1)
+    seconds = time.monotonic() - started
+    peak = peak_rss_mib()
+    counted = report.problem_total
+    print(
+        f"validate-missing {indexed:,} indexed, {missing:,} missing  {seconds:7.2f} s  "
+        f"{(indexed + missing) / seconds:9,.0f} ids/s  RSS {before:,.0f} MiB before, peak "
+        f"{peak:,.0f} MiB during validation{'' if reset else ' (VmHWM not reset: peak of the whole run)'}; "
+        f"{counted:,} differences counted, {len(report.problems)} kept",
+        flush=True,
+    )
+    print("\n".join(line for line in report.lines() if not line.startswith("  id=")), flush=True)
+    if report.ok or counted < missing:
+        raise IndexerError(f"expected {missing:,} missing documents to be counted, got {counted:,}")
+
+
 def dump_bodies(config: Config, docs: int, path: str) -> list[tuple[int, int]]:
     """Write the bulk bodies to `path`; returns (offset, length) of each."""
     spans = []
@@ -157,6 +199,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
     parser.add_argument("--validate", action="store_true", help="also time `validate` of the loaded index")
     parser.add_argument("--no-ceiling", action="store_true", help="skip the NDJSON ceiling run")
+    parser.add_argument(
+        "--validate-missing",
+        type=int,
+        metavar="N",
+        help="load all but the last N documents of the view, then validate against the whole view and print "
+        "the peak RSS of the validation (no ceiling run; --docs is ignored)",
+    )
     args = parser.parse_args(argv)
     try:
         config = load_config(
@@ -171,6 +220,13 @@ def main(argv: list[str] | None = None) -> int:
         with ReadSnapshot(config.pg, config.schema) as snapshot:
             snapshot.check_view()
             available = snapshot.counts().listings
+        if args.validate_missing is not None:
+            if not 0 < args.validate_missing < available:
+                raise IndexerError(
+                    f"--validate-missing must be between 1 and {available - 1:,} (the view has {available:,})"
+                )
+            args.docs = available - args.validate_missing
+            args.no_ceiling = True
         if available < args.docs:
             raise IndexerError(
                 f"only {available:,} listings in {config.pg.describe()} schema {config.schema}; load more "
@@ -191,7 +247,9 @@ def main(argv: list[str] | None = None) -> int:
                 f"peak RSS {rss:,.0f} MiB, first row after {first:.2f} s",
                 flush=True,
             )
-            if args.validate:
+            if args.validate_missing is not None:
+                bench_validate_missing(config, indices, name, indexed, args.validate_missing)
+            elif args.validate:
                 bench_validate(config, indices, name, args.docs)
             if not args.keep_indices:  # no background merges of it while the ceiling runs
                 indices.delete([name])
