@@ -223,7 +223,12 @@ class Publisher:
     # -- the ledger -------------------------------------------------------------------
 
     def ensure_ledger(self) -> None:
-        self.conn.execute(sql.SQL("create schema if not exists {}").format(_q(self.state)))
+        if self.options.plan_only and not self.exists(self.state, "published_listings"):
+            # --plan before the first publish: an empty ledger of this session's own, so that the plan
+            # creates nothing in the database
+            self.state = "pg_temp"
+        else:
+            self.conn.execute(sql.SQL("create schema if not exists {}").format(_q(self.state)))
         self.conn.execute(
             sql.SQL("""
             create table if not exists {runs} (
@@ -286,7 +291,8 @@ class Publisher:
     # -- the diff -----------------------------------------------------------------------
 
     def stage_diff(self) -> None:
-        """Temp tables of what changes, computed before any lock on the service's tables."""
+        """Temp tables of what changes, computed before the write transaction: each statement
+        commits, so no lock on the service's tables outlives the statement that read them."""
         c = self.carried_columns
         # A row's content hash: PostgreSQL's 64-bit hash of the record of its carried columns, computed
         # from the values without rendering them as text (a sixth of md5(row(...)::text)'s CPU; a catch-up
@@ -326,7 +332,7 @@ class Publisher:
             # same content hash. Only the others are looked up in the service's table (index probes),
             # so a catch-up reads the service's tables for what changed, not for every row.
             """
-            create temp table diff_listings on commit drop as
+            create temp table diff_listings as
             select
                 s.id, s.listing_hash, s.uuid,
                 pl.listing_id is not null as is_ours, pl.deleted_run is not null as was_deleted,
@@ -360,7 +366,7 @@ class Publisher:
             # Published, still live in the ledger, gone from the staged result (removed from the monolith,
             # or now quarantined): deleted (or marked deleted) when the service still has it.
             """
-            create temp table gone_listings on commit drop as
+            create temp table gone_listings as
             select pl.listing_id as id, exists (select from {L} as t where t.id = pl.listing_id) as in_service
             from {pl} as pl
             where pl.deleted_run is null
@@ -369,7 +375,7 @@ class Publisher:
             # Locations and images of the listings this run keeps (inserted, updated, unchanged):
             # unchanged by the ledger's hashes, else looked up in the service's tables.
             """
-            create temp table diff_locations on commit drop as
+            create temp table diff_locations as
             select
                 s.listing_id, s.location_hash, d.action as listing_action,
                 case
@@ -398,7 +404,7 @@ class Publisher:
             """,
             "analyze diff_locations",
             """
-            create temp table diff_images on commit drop as
+            create temp table diff_images as
             select
                 s.id, s.listing_id, s.image_hash, k.action as listing_action, pi.image_id is not null as is_ours,
                 case
@@ -434,7 +440,7 @@ class Publisher:
             # Our images that are no longer staged (for a listing we keep; a deleted listing's
             # images go with it by the service's ON DELETE CASCADE).
             """
-            create temp table gone_images on commit drop as
+            create temp table gone_images as
             select pi.image_id as id, pi.listing_id
             from {pi} as pi
             where not exists (select from diff_images as d where d.id = pi.image_id and d.action <> 'collision')
@@ -442,6 +448,9 @@ class Publisher:
         ]
         for statement in statements:
             self.timed(sql.SQL(statement).format(**fmt))
+            # Each read of the service's tables is its own transaction: its share lock goes with it,
+            # so the service's DDL (and the reads that would queue behind that) never waits on the diff.
+            self.conn.commit()
         counts = self.plan.counts
         for action, n in self.conn.execute("select action, count(*) from diff_listings group by 1").fetchall():
             self._count(counts["listings"], action, n)
@@ -714,16 +723,17 @@ class Publisher:
     # -- the run --------------------------------------------------------------------------
 
     def run(self) -> Plan:
+        """The diff (statement by statement, see stage_diff), then, unless --plan, the writes in one
+        transaction that the caller commits. Every lock publish waits for waits at most lock_timeout:
+        the service's own DDL or a long lock of its never leaves publish, and all that would queue
+        behind publish, waiting."""
         started = self.scalar("select now()")
-        # Every lock this transaction takes on the service's tables (the reads of the diff
-        # included) waits at most this long: the service's own DDL or a long lock of its
-        # never leaves publish, and everything queued behind publish, waiting.
-        self.conn.execute(sql.SQL("set local lock_timeout = {}").format(sql.Literal(self.options.lock_timeout)))
+        self.conn.execute(sql.SQL("set lock_timeout = {}").format(sql.Literal(self.options.lock_timeout)))
         if not self.conn.execute(
-            "select pg_try_advisory_xact_lock(hashtext('listings-migration publish ' || %s))", (self.schema,)
+            "select pg_try_advisory_lock(hashtext('listings-migration publish ' || %s))", (self.schema,)
         ).fetchone()[0]:
             holder = self.scalar(
-                "select coalesce(application_name, '') || ' pid ' || pid || ' since ' || xact_start"
+                "select coalesce(application_name, '') || ' pid ' || pid || ' since ' || backend_start"
                 " from pg_locks join pg_stat_activity using (pid) where locktype = 'advisory'"
                 " and objid = hashtext('listings-migration publish ' || %s)::oid and granted limit 1",
                 (self.schema,),
@@ -747,10 +757,28 @@ class Publisher:
         )
         self.plan.source_rows = self.plan.staged_listings + self.plan.quarantined_by_build
         self.carried_columns = {table: self.carried(table) for table in TABLES}
+        self.conn.commit()
         self.stage_diff()
         self.check_plausible()
         if self.options.plan_only:
             return self.plan
+        self.write(started)
+        return self.plan
+
+    def write(self, started: object) -> None:
+        """The write transaction: the staged tables held still, then the ledger and the service's rows."""
+        b = self.build
+        self.conn.execute(
+            sql.SQL("lock table {} in share mode").format(
+                sql.SQL(", ").join(self.staged(t) for t in (*TABLES, "listing_id_map", "listings_rejected"))
+            )
+        )
+        now = self.latest_build()
+        if now.invocation_id != b.invocation_id:
+            raise Refused(
+                f"dbt build {now.invocation_id} replaced the staged tables while publish compared them (it read"
+                f" build {b.invocation_id}): run publish again"
+            )
         run_id = self.scalar(
             sql.SQL(
                 "insert into {} (dbt_invocation_id, started_at, finished_at, service_schema, source_rows,"
@@ -763,14 +791,24 @@ class Publisher:
             ),
         )  # fmt: skip
         self.run_id = run_id
-        self.apply(run_id)
+        try:
+            self.apply(run_id)
+        except (psycopg.errors.IntegrityError, psycopg.errors.DataError) as exc:
+            # The build quarantined every row the service's constraints refused when it read them;
+            # a refusal now means the service's tables changed since (a constraint added, a row of
+            # its own written in the meantime).
+            what = exc.diag.constraint_name or exc.diag.message_primary or exc.__class__.__name__
+            raise Refused(
+                f"the service's {exc.diag.table_name or 'tables'} refused a staged row ({what}) that build"
+                f" {b.invocation_id} let through: the service's tables changed since the build; run `dbt build`"
+                " again (it quarantines such rows)"
+            ) from None
         self.conn.execute(
             sql.SQL("update {} set finished_at = clock_timestamp() where run_id = %s").format(
                 self.ledger("publish_runs")
             ),
             (run_id,),
         )
-        return self.plan
 
     def counts_json(self) -> dict:
         return {table: counts.as_dict() for table, counts in self.plan.counts.items()}

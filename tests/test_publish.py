@@ -492,6 +492,54 @@ def test_publish_waits_at_most_its_lock_timeout_and_changes_nothing(run_dbt):
         assert table_digest(db) == digest
 
 
+def test_the_diff_holds_no_lock_on_the_service_tables_between_its_reads(run_dbt, published_copy):
+    with published_copy() as db:
+        execute(db, "update monolith.c2c_listings set title = 'changed for the diff' where id < 5")
+        build(run_dbt, db)
+        digest = table_digest(db)
+        with db.connect() as ledger_lock:
+            # publish's diff reads the service's listings, then waits here for the ledger's images
+            ledger_lock.execute("lock table public_migration.published_images in access exclusive mode")
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "migration", "publish", "--lock-timeout", "60s"],
+                cwd=ROOT, env={**os.environ, **pg_env(db)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            )  # fmt: skip
+            deadline = time.monotonic() + 30
+            while not scalar(
+                db,
+                "select count(*) from pg_locks where relation = 'public_migration.published_images'::regclass"
+                " and not granted",
+            ):
+                assert time.monotonic() < deadline and proc.poll() is None, "publish never reached the ledger"
+                time.sleep(0.1)
+            # the service's own migration takes its tables at once: publish holds nothing on them meanwhile
+            with psycopg.connect(**libpq_params(db)) as service:
+                service.execute("lock table public.listings, public.listing_images, public.listing_locations nowait")
+                service.rollback()
+            ledger_lock.rollback()
+        _, stderr = proc.communicate(timeout=60)
+        assert proc.returncode == 0, stderr
+        assert table_digest(db) != digest
+        assert scalar(db, "select title from public.listings where id = 2") == "changed for the diff"
+
+
+def test_a_constraint_added_between_build_and_publish_refuses_in_one_line_and_changes_nothing(run_dbt, published_copy):
+    with published_copy() as db:
+        execute(db, "update monolith.c2c_listings set title = 'a title the service will refuse' where id = 2")
+        build(run_dbt, db)
+        digest = table_digest(db)
+        execute(db, "alter table public.listings add constraint no_refuse check (title not like '%refuse%')")
+        refused = migration_cli(db, "publish")
+        assert refused.returncode == 1
+        assert refused.stderr.strip().splitlines() == [refused.stderr.strip()]
+        assert "no_refuse" in refused.stderr and "run `dbt build` again" in refused.stderr
+        assert table_digest(db) == digest
+        build(run_dbt, db)  # which reads the new constraint and quarantines the row
+        publish(db)
+        reason = scalar(db, "select reason from public_staged.listings_rejected where source_id = 2")
+        assert "no_refuse" in reason
+
+
 def test_service_reads_and_writes_are_not_blocked_by_a_publish_in_progress(run_dbt, published_copy):
     with published_copy() as db:
         execute(db, "update monolith.c2c_listings set title = 'changed again' where id < 20")
