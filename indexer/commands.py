@@ -116,7 +116,12 @@ def _shrink_guard(indices: Indices, config: Config, listings: int, holders: list
         return
     served = indices.count(config.alias)
     source = f"{config.schema}.listings in {config.pg.describe()}"
-    serving = f"alias {config.alias} (index {', '.join(holders)})"
+    built_from = sorted(
+        {str(i.meta["source"]) for i in indices.managed() if i.name in holders and i.meta.get("source")}
+    )
+    serving = (
+        f"alias {config.alias} (index {', '.join(holders)}, built from {'; '.join(built_from) or 'an unknown source'})"
+    )
     if listings == 0 and served and not config.allow_empty:
         raise DataError(
             f"{source} is empty but {serving} serves {served:,} documents; refusing to replace it with an "
