@@ -52,7 +52,7 @@ def assert_one_line_failure(run: helpers.Run, code: int, *needles: str) -> None:
     assert run.code == code, run.out + run.err
     assert "Traceback" not in run.err
     last = run.last_line
-    assert last.startswith("indexer: error: "), run.err
+    assert re.match(r"listings-indexer \w+: error: ", last), run.err
     for needle in needles:
         assert needle in last, last
 
