@@ -1,6 +1,6 @@
-"""`python -m indexer sync`: apply to the live alias what the publish ledger says changed.
+"""`listings-indexer sync`: apply to the live alias what the publish ledger says changed.
 
-`python -m migration publish` records, per listing it published, the run that last
+`listings-migration publish` records, per listing it published, the run that last
 changed it (`<schema>_migration.published_listings.version`, deletions included: the
 row stays as a tombstone). A sync reads, in ONE read-only REPEATABLE READ snapshot, the
 ledger rows past its checkpoint in `(version, listing_id)` order and each one's document
@@ -199,7 +199,7 @@ class Store:
                 last_sync_id bigint
             );
             comment on table {checkpoints} is
-                'python -m indexer sync: per alias, the index and the position in the publish ledger (version,'
+                'listings-indexer sync: per alias, the index and the position in the publish ledger (version,'
                 ' listing_id) up to which every change is in that index; last_listing_id null: all of run_id.'
                 ' Counts are totals since the index was built.';
             create table if not exists {runs} (
@@ -220,7 +220,7 @@ class Store:
                 message text
             );
             comment on table {runs} is
-                'One row per python -m indexer sync (and per reindex catch-up): from/to position, counts, status'
+                'One row per listings-indexer sync (and per reindex catch-up): from/to position, counts, status'
                 ' (running, ok, failed; killed when a later sync found it still running).';
         """).format(checkpoints=_id(self.state, CHECKPOINTS), runs=_id(self.state, RUNS))
         try:
@@ -529,7 +529,7 @@ def run_sync(
     holders = indices.alias_holders()
     if len(holders) != 1 or not indices.is_managed(holders[0]):
         raise NoCheckpoint(
-            f"alias {config.alias} points to {', '.join(holders) or 'nothing'}; run `python -m indexer reindex` first"
+            f"alias {config.alias} points to {', '.join(holders) or 'nothing'}; run `listings-indexer reindex` first"
         )
     index = holders[0]
     with Store(config) as store:
@@ -557,7 +557,7 @@ def run_sync(
                 )
                 raise NoCheckpoint(
                     f"{why} of alias {config.alias} and its index {index} does not record the publish run it was"
-                    f" built from; run `python -m indexer reindex --alias {config.alias}` first"
+                    f" built from; run `listings-indexer reindex --alias {config.alias}` first"
                 )
             store.reset(config.alias, index, Position(recorded))
             keep_tombstones(indices, index)
@@ -625,7 +625,7 @@ def run_sync(
 
 
 def sync(config: Config, out: TextIO | None = None, err: TextIO | None = None) -> SyncResult:
-    """`python -m indexer sync`: under the alias's lock, apply the ledger's changes since the checkpoint."""
+    """`listings-indexer sync`: under the alias's lock, apply the ledger's changes since the checkpoint."""
     from .commands import _connect  # commands imports this module for reindex's catch-up
 
     out, err = out or sys.stdout, err or sys.stderr
@@ -651,7 +651,7 @@ def catch_up(
     except (IndexerError, ConfigError) as exc:
         error = IndexerError(
             f"alias {config.alias} moved to {index}, but the catch-up sync from publish run {run} failed: {exc};"
-            " run `python -m indexer sync`"
+            " run `listings-indexer sync`"
         )
         error.exit_code = getattr(exc, "exit_code", 2)
         raise error from None

@@ -244,7 +244,7 @@ class Publisher:
                 constraint source_rows_accounted_for check (source_rows = published_rows + quarantined_rows)
             );
             comment on table {runs} is
-                'One row per python -m migration publish: counts per table; source = published + quarantined.';
+                'One row per listings-migration publish: counts per table; source = published + quarantined.';
             create table if not exists {listings} (
                 listing_id bigint primary key,
                 source_type text not null,
