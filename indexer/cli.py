@@ -88,7 +88,6 @@ def _sample_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--random-state", type=int, metavar="N", help="random state of the sample (default: random, printed)"
     )
-    parser.add_argument("--seed", type=int, dest="random_state", help=argparse.SUPPRESS)  # its old name
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -279,7 +279,7 @@ class Store:
         )
         return int(rows[0][0])
 
-    def advance(self, alias: str, index_name: str, sync_id: int, position: Position, counts: Counts) -> None:
+    def advance(self, alias: str, index_name: str, sync_id: int, position: Position, counts: SyncCounts) -> None:
         """One transaction: the checkpoint moves to `position`, the counts of this batch are added."""
         assert self.conn is not None
         try:
@@ -324,7 +324,7 @@ class Store:
 
 
 @dataclass
-class Counts:
+class SyncCounts:
     upserted: int = 0
     deleted: int = 0  # includes deletes of documents that were not there (`absent`)
     absent: int = 0
@@ -332,7 +332,7 @@ class Counts:
     batches: int = 0
     retried: int = 0
 
-    def add(self, other: Counts) -> None:
+    def add(self, other: SyncCounts) -> None:
         for name in self.__dataclass_fields__:
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
@@ -377,8 +377,8 @@ class Writer:
             timeout=self.settings.timeout,
         )
 
-    def send(self, changes: list[Change], rejected: Rejected) -> Counts:
-        counts = Counts(batches=1)
+    def send(self, changes: list[Change], rejected: Rejected) -> SyncCounts:
+        counts = SyncCounts(batches=1)
         pending = changes
         retry_after: float | None = None
         for attempt in range(self.policy.max_retries + 1):
@@ -491,7 +491,7 @@ class SyncResult:
     index: str
     start: Position
     end: Position
-    counts: Counts
+    counts: SyncCounts
     seconds: float
     started_from: str
 
@@ -569,7 +569,7 @@ def run_sync(
             checkpoint = store.read(config.alias)
         assert checkpoint is not None
         start = checkpoint.position
-        counts = Counts()
+        counts = SyncCounts()
         rejected = Rejected()
         writer = Writer(client, config, indices.policy, config.alias)
         with ReadSnapshot(config.pg, config.schema) as snapshot:
@@ -612,7 +612,7 @@ def run_sync(
                         )
                 end = Position(to_run)
                 if end != position:
-                    store.advance(config.alias, index, sync_id, end, Counts())
+                    store.advance(config.alias, index, sync_id, end, SyncCounts())
                 if counts.batches:
                     indices.refresh(config.alias)
             except BaseException as exc:

@@ -50,7 +50,6 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     parser.add_argument(
         "--random-state", type=int, default=42, metavar="N", help="random state of the generator (default 42)"
     )
-    parser.add_argument("--seed", type=int, dest="random_state", help=argparse.SUPPRESS)  # its old name
     parser.add_argument("--no-schema", action="store_true", help="keep the existing schema (tables must be empty)")
     parser.add_argument(
         "--replace-schema",

@@ -287,7 +287,7 @@ def test_validate_names_a_missing_document_and_a_changed_field(cli, client, db, 
     first, second = (r[0] for r in db.execute("select id from public.listings order by id limit 2").fetchall())
 
     client.delete(index=opensearch_alias, id=first, refresh=True)
-    run = cli("validate", "--sample", "1", "--seed", "7")  # found by the id merge, sampled or not
+    run = cli("validate", "--sample", "1", "--random-state", "7")  # found by the id merge, sampled or not
     assert run.code == 1
     assert f"id={first}  (document)  missing from the index" in run.out
     assert "1 missing" in run.out
