@@ -1,28 +1,27 @@
-"""Command line: `python -m indexer reindex|sync|validate|rollback|status|unlock [flags]`.
+"""Command line: `listings-indexer reindex|sync|validate|rollback|status|unlock [flags]`.
 
 Exit codes: 0 ok; 1 the data is wrong: validation mismatch, rejected documents, a source
 much smaller than the live index (shrink guard), nothing valid to roll back to; 2
 configuration or connection problem, OpenSearch failing persistently, an index block, the
 alias locked by another run; 130 interrupted (Ctrl-C or SIGTERM). Expected failures are
-one line on stderr, never a traceback (listings_common.cli.run).
+one line on stderr, "listings-indexer <command>: error: <message>", never a traceback
+(listings_common.cli.run). Each sub-parser names its function in `handler` (as in
+migration.cli); SIGTERM gets Ctrl-C's clean-up (listings_common.cli.run).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from types import FrameType
+from collections.abc import Mapping, Sequence
 
 from listings_common.cli import run as run_cli
 
 from . import commands, sync
 from .config import DEFAULT_ALIAS, Config, load_config
 
-PROG = "indexer"
+PROG = "listings-indexer"
 
 
 def _common() -> argparse.ArgumentParser:
@@ -86,7 +85,6 @@ def _sample_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--random-state", type=int, metavar="N", help="random state of the sample (default: random, printed)"
     )
-    parser.add_argument("--seed", type=int, dest="random_state", help=argparse.SUPPRESS)  # its old name
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -150,14 +148,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _lock_flags(reindex)
     _sample_flags(reindex)
+    reindex.set_defaults(handler=lambda args, config: commands.reindex(config))
 
     validate = sub.add_parser("validate", parents=[common], help="compare the live alias with the database")
     validate.add_argument("--index", help="validate this index instead of the alias")
     _sample_flags(validate)
+    validate.set_defaults(handler=lambda args, config: commands.validate_command(config, index=args.index))
 
     rollback = sub.add_parser("rollback", parents=[common], help="move the alias back to the previous index")
     rollback.add_argument("--to", metavar="INDEX", help="roll back to this (complete, validated) index instead")
     _lock_flags(rollback)
+    rollback.set_defaults(handler=lambda args, config: commands.rollback(config, to=args.to))
 
     sync_parser = sub.add_parser(
         "sync",
@@ -171,8 +172,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sync_parser.add_argument("--batch-docs", type=int, metavar="N", help="changes per bulk request (default 2000)")
     _lock_flags(sync_parser)
+    sync_parser.set_defaults(handler=lambda args, config: sync.sync(config))
 
-    sub.add_parser("status", parents=[common], help="alias, lock, indices and counts")
+    sub.add_parser("status", parents=[common], help="alias, lock, indices and counts").set_defaults(
+        handler=lambda args, config: commands.status(config)
+    )
 
     unlock = sub.add_parser(
         "unlock",
@@ -183,6 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
         "is not running any more.",
     )
     unlock.add_argument("--force", action="store_true", help="remove the lock even if its holder looks alive")
+    unlock.set_defaults(handler=lambda args, config: commands.unlock(config, force=args.force))
     return parser
 
 
@@ -220,44 +225,12 @@ def config_from_args(args: argparse.Namespace, env: Mapping[str, str] | None = N
     )
 
 
-def _on_sigterm(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt  # same clean-up as Ctrl-C
-
-
-@contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    try:
-        previous = signal.signal(signal.SIGTERM, _on_sigterm)
-    except ValueError:  # not the main thread
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
 def run(args: argparse.Namespace, config: Config) -> None:
     if config.opensearch.url.startswith("https") and not config.opensearch.verify_certs:
-        print(f"{PROG}: warning: TLS certificate verification is off", file=sys.stderr)
-    if args.command == "reindex":
-        with _sigterm_as_interrupt():
-            commands.reindex(config)
-    elif args.command == "validate":
-        with _sigterm_as_interrupt():
-            commands.validate_command(config, index=args.index)
-    elif args.command == "rollback":
-        with _sigterm_as_interrupt():
-            commands.rollback(config, to=args.to)
-    elif args.command == "sync":
-        with _sigterm_as_interrupt():
-            sync.sync(config)
-    elif args.command == "unlock":
-        commands.unlock(config, force=args.force)
-    else:
-        commands.status(config)
+        print(f"{PROG} {args.command}: warning: TLS certificate verification is off", file=sys.stderr)
+    args.handler(args, config)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return run_cli(lambda: run(args, config_from_args(args, os.environ)), name=PROG, error_label="error: ")
+    return run_cli(lambda: run(args, config_from_args(args, os.environ)), prog=f"{PROG} {args.command}")

@@ -16,7 +16,7 @@ it notices (`Lock.check()` raises `LockLost`) before it touches the alias.
 A lock is *stale*, and the next run takes it over (again with compare-and-swap), when
 its lease expired (the holder stopped renewing: killed, frozen, cut off), or at once
 when the holder ran on this same host and its pid is gone (a SIGKILLed run).
-`python -m indexer unlock` removes a stale lock; `unlock --force` removes any lock.
+`listings-indexer unlock` removes a stale lock; `unlock --force` removes any lock.
 
 Usage, for any command that writes the alias (reindex, rollback, later sync):
 
@@ -276,7 +276,7 @@ class Lock:
         if stale is None:
             raise LockHeld(
                 f"alias {self.alias} is locked by {current.describe()}; wait for it to finish, or if that run "
-                f"is gone: python -m indexer unlock --alias {self.alias} --force"
+                f"is gone: listings-indexer unlock --alias {self.alias} --force"
             )
         try:
             self.holder = self.store.write(self.alias, self._body(), cas=current)
@@ -364,7 +364,7 @@ class Lock:
             except (IndexerError, TransportError) as exc:
                 print(
                     f"{self.command}: could not release the lock of alias {self.alias} ({exc}); it expires in "
-                    f"{self.lease:.0f}s, or: python -m indexer unlock --alias {self.alias}",
+                    f"{self.lease:.0f}s, or: listings-indexer unlock --alias {self.alias}",
                     file=self.err,
                 )
 

@@ -422,7 +422,7 @@ class Indices:
                 except OpenSearchError:
                     raise OpenSearchError(
                         f"moving alias {self.alias} to {to} failed without a clear answer ({exc}) and the alias "
-                        "could not be read back: it may or may not have moved; check with `python -m indexer status`"
+                        "could not be read back: it may or may not have moved; check with `listings-indexer status`"
                     ) from None
                 if now == [to]:
                     return previous  # the call applied; its answer was lost

@@ -1,6 +1,6 @@
-"""`python -m indexer sync`: apply to the live alias what the publish ledger says changed.
+"""`listings-indexer sync`: apply to the live alias what the publish ledger says changed.
 
-`python -m migration publish` records, per listing it published, the run that last
+`listings-migration publish` records, per listing it published, the run that last
 changed it (`<schema>_migration.published_listings.version`, deletions included: the
 row stays as a tombstone). A sync reads, in ONE read-only REPEATABLE READ snapshot, the
 ledger rows past its checkpoint in `(version, listing_id)` order and each one's document
@@ -199,7 +199,7 @@ class Store:
                 last_sync_id bigint
             );
             comment on table {checkpoints} is
-                'python -m indexer sync: per alias, the index and the position in the publish ledger (version,'
+                'listings-indexer sync: per alias, the index and the position in the publish ledger (version,'
                 ' listing_id) up to which every change is in that index; last_listing_id null: all of run_id.'
                 ' Counts are totals since the index was built.';
             create table if not exists {runs} (
@@ -220,7 +220,7 @@ class Store:
                 message text
             );
             comment on table {runs} is
-                'One row per python -m indexer sync (and per reindex catch-up): from/to position, counts, status'
+                'One row per listings-indexer sync (and per reindex catch-up): from/to position, counts, status'
                 ' (running, ok, failed; killed when a later sync found it still running).';
         """).format(checkpoints=_id(self.state, CHECKPOINTS), runs=_id(self.state, RUNS))
         try:
@@ -279,7 +279,7 @@ class Store:
         )
         return int(rows[0][0])
 
-    def advance(self, alias: str, index_name: str, sync_id: int, position: Position, counts: Counts) -> None:
+    def advance(self, alias: str, index_name: str, sync_id: int, position: Position, counts: SyncCounts) -> None:
         """One transaction: the checkpoint moves to `position`, the counts of this batch are added."""
         assert self.conn is not None
         try:
@@ -324,7 +324,7 @@ class Store:
 
 
 @dataclass
-class Counts:
+class SyncCounts:
     upserted: int = 0
     deleted: int = 0  # includes deletes of documents that were not there (`absent`)
     absent: int = 0
@@ -332,7 +332,7 @@ class Counts:
     batches: int = 0
     retried: int = 0
 
-    def add(self, other: Counts) -> None:
+    def add(self, other: SyncCounts) -> None:
         for name in self.__dataclass_fields__:
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
@@ -377,8 +377,8 @@ class Writer:
             timeout=self.settings.timeout,
         )
 
-    def send(self, changes: list[Change], rejected: Rejected) -> Counts:
-        counts = Counts(batches=1)
+    def send(self, changes: list[Change], rejected: Rejected) -> SyncCounts:
+        counts = SyncCounts(batches=1)
         pending = changes
         retry_after: float | None = None
         for attempt in range(self.policy.max_retries + 1):
@@ -491,7 +491,7 @@ class SyncResult:
     index: str
     start: Position
     end: Position
-    counts: Counts
+    counts: SyncCounts
     seconds: float
     started_from: str
 
@@ -529,7 +529,7 @@ def run_sync(
     holders = indices.alias_holders()
     if len(holders) != 1 or not indices.is_managed(holders[0]):
         raise NoCheckpoint(
-            f"alias {config.alias} points to {', '.join(holders) or 'nothing'}; run `python -m indexer reindex` first"
+            f"alias {config.alias} points to {', '.join(holders) or 'nothing'}; run `listings-indexer reindex` first"
         )
     index = holders[0]
     with Store(config) as store:
@@ -557,7 +557,7 @@ def run_sync(
                 )
                 raise NoCheckpoint(
                     f"{why} of alias {config.alias} and its index {index} does not record the publish run it was"
-                    f" built from; run `python -m indexer reindex --alias {config.alias}` first"
+                    f" built from; run `listings-indexer reindex --alias {config.alias}` first"
                 )
             store.reset(config.alias, index, Position(recorded))
             keep_tombstones(indices, index)
@@ -569,7 +569,7 @@ def run_sync(
             checkpoint = store.read(config.alias)
         assert checkpoint is not None
         start = checkpoint.position
-        counts = Counts()
+        counts = SyncCounts()
         rejected = Rejected()
         writer = Writer(client, config, indices.policy, config.alias)
         with ReadSnapshot(config.pg, config.schema) as snapshot:
@@ -612,7 +612,7 @@ def run_sync(
                         )
                 end = Position(to_run)
                 if end != position:
-                    store.advance(config.alias, index, sync_id, end, Counts())
+                    store.advance(config.alias, index, sync_id, end, SyncCounts())
                 if counts.batches:
                     indices.refresh(config.alias)
             except BaseException as exc:
@@ -625,7 +625,7 @@ def run_sync(
 
 
 def sync(config: Config, out: TextIO | None = None, err: TextIO | None = None) -> SyncResult:
-    """`python -m indexer sync`: under the alias's lock, apply the ledger's changes since the checkpoint."""
+    """`listings-indexer sync`: under the alias's lock, apply the ledger's changes since the checkpoint."""
     from .commands import _connect  # commands imports this module for reindex's catch-up
 
     out, err = out or sys.stdout, err or sys.stderr
@@ -651,7 +651,7 @@ def catch_up(
     except (IndexerError, ConfigError) as exc:
         error = IndexerError(
             f"alias {config.alias} moved to {index}, but the catch-up sync from publish run {run} failed: {exc};"
-            " run `python -m indexer sync`"
+            " run `listings-indexer sync`"
         )
         error.exit_code = getattr(exc, "exit_code", 2)
         raise error from None

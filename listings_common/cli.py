@@ -1,11 +1,13 @@
-"""The one way both command lines end: expected failures are one line on stderr, never a traceback.
+"""The one way the command lines end: expected failures are one line on stderr, never a traceback.
 
-`run(action, name=..., error_label=...)` calls `action()` and returns its exit code (None: 0).
-A `ListingsError` prints "<name>: <error_label><message>" and exits with its `exit_code`; a
-psycopg error prints "<name>: <error_label>database error: <message>" and exits 2; Ctrl-C
-(KeyboardInterrupt) and SIGTERM (turned into KeyboardInterrupt while the action runs, so that
-every open transaction is rolled back and every clean-up runs) print "<name>: interrupted" and
-exit 130.
+`run(action, prog=...)` calls `action()` and returns its exit code (None: 0). `prog` is the
+argparse prog of the command that ran (the console-script name, then the sub-command if
+any: "listings-migration publish", "listings-indexer reindex", "listings-standin"), so a
+failure reads like argparse's own usage errors: a `ListingsError` prints
+"<prog>: error: <message>" and exits with its `exit_code`; a psycopg error prints
+"<prog>: error: database error: <message>" and exits 2; Ctrl-C (KeyboardInterrupt) and SIGTERM
+(turned into KeyboardInterrupt while the action runs, so that every open transaction is rolled
+back and every clean-up runs) print "<prog>: interrupted" and exit 130.
 """
 
 from __future__ import annotations
@@ -44,16 +46,16 @@ def sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def run(action: Callable[[], int | None], *, name: str, error_label: str = "") -> int:
+def run(action: Callable[[], int | None], *, prog: str) -> int:
     try:
         with sigterm_as_interrupt():
             return action() or 0
     except ListingsError as exc:
-        print(f"{name}: {error_label}{one_line(exc)}", file=sys.stderr)
+        print(f"{prog}: error: {one_line(exc)}", file=sys.stderr)
         return exc.exit_code
     except psycopg.Error as exc:
-        print(f"{name}: {error_label}database error: {one_line(exc)}", file=sys.stderr)
+        print(f"{prog}: error: database error: {one_line(exc)}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
-        print(f"{name}: interrupted", file=sys.stderr)
+        print(f"{prog}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -6,7 +6,7 @@
 {% macro record_build_start() -%}
     {#- on-run-start: a row in <schema>_migration.dbt_builds for every dbt command that
         can change the staged tables, written before any of them is touched. A build
-        killed midway leaves its row `running`, and `python -m migration publish`
+        killed midway leaves its row `running`, and `listings-migration publish`
         refuses to publish a staged result that no finished, passing, complete
         `dbt build` made. -#}
     {%- if execute -%}{%- do check_settings() -%}{%- endif -%}
@@ -72,7 +72,7 @@
 
 
 {% macro staged_schema() -%}
-    {#- Where `dbt build` leaves the tested result for `python -m migration publish`. -#}
+    {#- Where `dbt build` leaves the tested result for `listings-migration publish`. -#}
     {{- return(target.schema ~ '_staged') -}}
 {%- endmacro %}
 

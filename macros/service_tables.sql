@@ -2,7 +2,7 @@
     {#- The schema holding the microservice's own tables (listings, listing_images,
         listing_locations): the `service_schema` var, else the target's schema. The
         migration never creates, drops or alters anything in it; only
-        `python -m migration publish` writes its rows. -#}
+        `listings-migration publish` writes its rows. -#}
     {{- return(var('service_schema', none) or target.schema) -}}
 {%- endmacro %}
 
@@ -44,8 +44,8 @@
     {%- if rows | length == 0 -%}
         {{ exceptions.raise_compiler_error(
             "the microservice's table " ~ service_schema() ~ "." ~ table_name ~ " does not exist: its own "
-            ~ "migrations create it before this project runs (for a local try, `python -m migration "
-            ~ "fixtures --service` applies the stand-in); set the `service_schema` var if it lives elsewhere"
+            ~ "migrations create it before this project runs (for a local try, `listings-standin "
+            ~ "--service` applies the stand-in); set the `service_schema` var if it lives elsewhere"
         ) }}
     {%- endif -%}
     {%- set columns = [] -%}

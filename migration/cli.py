@@ -1,12 +1,10 @@
-"""`listings-migration <command> ...` (or `python -m migration <command> ...`): the migration's commands.
+"""`listings-migration <command> ...`: the migration's commands.
 
 Every sub-command is a plain function of a work module (publish, report, fdw,
-preflight); this module only parses the flags and calls it through
-`listings_common.cli.run`: expected failures (bad settings, the database refusing) end as
-one line on stderr, "<command>: <message>", with exit code 2, without a traceback.
-
-`fixtures` loads the stand-in monolith's data for demos and tests; it is the `standin`
-package's command line, imported only when `fixtures` runs.
+preflight); this module only parses the flags and calls the parsed command's `handler`
+through `listings_common.cli.run`: expected failures (bad settings, the database refusing)
+end as one line on stderr, "listings-migration <command>: error: <message>", with exit
+code 2 (1 for a publish refusal), without a traceback.
 """
 
 from __future__ import annotations
@@ -18,7 +16,12 @@ from collections.abc import Sequence
 from listings_common.cli import run as run_cli
 from migration import fdw, preflight, project, publish, report
 
-PROG = "python -m migration"
+PROG = "listings-migration"
+# A compatibility alias, hidden from --help: `listings-migration fixtures ...` (and
+# `python -m migration fixtures ...`) is `listings-standin ...`, the test-data loader, which
+# is not part of the migration. It stays because scripts outside this repository still run
+# `python -m migration fixtures --example --replace-schema`; use `listings-standin`. Not a
+# sub-parser: argparse (3.11) lists a sub-parser with help=SUPPRESS as "==SUPPRESS==".
 FIXTURES = "fixtures"
 
 
@@ -37,14 +40,6 @@ def _publish_options(args: argparse.Namespace) -> publish.Options:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", metavar="command", required=True)
-
-    # Listed here for --help only: `main` hands `fixtures ...` to standin.cli before parsing.
-    sub.add_parser(
-        FIXTURES,
-        add_help=False,
-        help="load the stand-in monolith's data (schema monolith) for demos and tests",
-        description="See `python -m migration fixtures --help` (the standin package's command line).",
-    )
 
     sub.add_parser(
         "report",
@@ -105,9 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == [FIXTURES]:
+    if argv[:1] == [FIXTURES]:  # the compatibility alias (see FIXTURES): never parsed here, never in --help
         from standin import cli as standin_cli  # test data, not production code: loaded only for `fixtures`
 
         return standin_cli.main(argv[1:], prog=f"{PROG} {FIXTURES}", name=FIXTURES)
     args = build_parser().parse_args(argv)
-    return run_cli(lambda: args.handler(args), name=args.command)
+    return run_cli(lambda: args.handler(args), prog=f"{PROG} {args.command}")

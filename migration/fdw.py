@@ -1,4 +1,4 @@
-"""`python -m migration attach-monolith`: read the monolith's view from another server.
+"""`listings-migration attach-monolith`: read the monolith's view from another server.
 
 In production the monolith and the microservice are two PostgreSQL servers. This
 attaches the monolith's `unified_listings` view into the target database as a

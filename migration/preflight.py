@@ -1,4 +1,4 @@
-"""`python -m migration preflight`: the hand-run scripts' pre-migration checklist, as checks.
+"""`listings-migration preflight`: the hand-run scripts' pre-migration checklist, as checks.
 
 Run before a production `dbt build`. Checks that the target database answers and
 lets this role create the schemas dbt needs; that the microservice's tables exist
@@ -61,7 +61,7 @@ def run(pg: PgSettings, settings: project.ProjectSettings, out=print) -> bool:
             check(
                 False,
                 f"{settings.monolith_schema}.unified_listings is not readable here"
-                " (same server: set MONOLITH_SCHEMA; two servers: python -m migration attach-monolith)",
+                " (same server: set MONOLITH_SCHEMA; two servers: listings-migration attach-monolith)",
             )
             return False
         check(

@@ -1,4 +1,4 @@
-"""`python -m migration publish`: the tested result of `dbt build` into the microservice's tables.
+"""`listings-migration publish`: the tested result of `dbt build` into the microservice's tables.
 
 dbt builds and tests everything in the migration's own schemas (`<schema>_staged`,
 `<schema>_migration`). Publish moves the staged `listings`, `listing_images` and
@@ -23,11 +23,10 @@ from dataclasses import dataclass, field
 import psycopg
 from psycopg import sql
 
-from listings_common.errors import EXIT_INTERRUPTED, ConfigError, ListingsError
+from listings_common.errors import EXIT_DATA, EXIT_INTERRUPTED, ConfigError, ListingsError
 from listings_common.pg import PgSettings
 from migration import project
 
-EXIT_REFUSED = 1
 TABLES = ("listings", "listing_images", "listing_locations")
 # The staged table each service table is published from, and its key there.
 KEYS = {"listings": "id", "listing_images": "id", "listing_locations": "listing_id"}
@@ -37,8 +36,16 @@ INTEGER_MAX = 2**31 - 1
 GONE = "deleted by the service"
 
 
-class Refused(Exception):
-    """Publish will not run: one line for the operator, exit 1, nothing changed."""
+class Refused(ListingsError):
+    """Publish will not run: one line for the operator, exit 1, nothing changed.
+
+    Reported by `listings_common.cli.run` as "... error: refused: <message>; nothing changed".
+    """
+
+    exit_code = EXIT_DATA
+
+    def __str__(self) -> str:
+        return f"refused: {super().__str__()}; nothing changed"
 
 
 @dataclass(frozen=True)
@@ -245,7 +252,7 @@ class Publisher:
                 constraint source_rows_accounted_for check (source_rows = published_rows + quarantined_rows)
             );
             comment on table {runs} is
-                'One row per python -m migration publish: counts per table; source = published + quarantined.';
+                'One row per listings-migration publish: counts per table; source = published + quarantined.';
             create table if not exists {listings} (
                 listing_id bigint primary key,
                 source_type text not null,
@@ -879,12 +886,9 @@ def run(pg: PgSettings, options: Options, out: Callable[[str], None] = print) ->
 
 
 def run_command(options: Options) -> int:
-    """`publish` as the CLI runs it, against the PG* database: a refusal is one line and exit 1."""
+    """`publish` as the CLI runs it, against the PG* database: a refusal (`Refused`) is one line and exit 1."""
     try:
         return run(PgSettings.from_env(), options)
-    except Refused as exc:
-        print(f"publish: refused: {exc}; nothing changed", file=sys.stderr)
-        return EXIT_REFUSED
     except psycopg.errors.LockNotAvailable:
         raise ConfigError(
             f"could not lock the service's tables within {options.lock_timeout} (a long transaction holds them);"

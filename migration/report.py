@@ -1,4 +1,4 @@
-"""`python -m migration report`: what the hand-run migrate_data.py printed, done right.
+"""`listings-migration report`: what the hand-run migrate_data.py printed, done right.
 
 Reads the build log, the staged result `dbt build` made and tested, and the
 publish ledger; prints the counts, the rejections by reason, each validation and
@@ -215,7 +215,7 @@ def _publish_checks(conn: psycopg.Connection, state: str, out: Callable[[str], N
     runs = sql.Identifier(state, "publish_runs")
     if conn.execute("select to_regclass(%s)", (f'"{state}".publish_runs',)).fetchone()[0] is None:
         out("")
-        out("Publish: none yet (python -m migration publish)")
+        out("Publish: none yet (listings-migration publish)")
         return []
     last = conn.execute(
         sql.SQL(
@@ -225,7 +225,7 @@ def _publish_checks(conn: psycopg.Connection, state: str, out: Callable[[str], N
     ).fetchone()
     if last is None:
         out("")
-        out("Publish: none yet (python -m migration publish)")
+        out("Publish: none yet (listings-migration publish)")
         return []
     run_id, finished, service, source_rows, published, quarantined, counts = last
     out("")

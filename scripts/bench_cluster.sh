@@ -6,7 +6,7 @@
 # Usage: scripts/bench_cluster.sh
 #   Reads the documents of the PG* database (PGDATABASE, default bench_cluster), which
 #   must already hold a published migration, e.g.
-#     PGDATABASE=bench_cluster listings-migration fixtures --c2c 700000 --b2c 300000 --service
+#     PGDATABASE=bench_cluster listings-standin --c2c 700000 --b2c 300000 --service
 #     PGDATABASE=bench_cluster dbt build && PGDATABASE=bench_cluster listings-migration publish
 #   The single node is `scripts/opensearch.sh start` (heap OPENSEARCH_HEAP, 1g); the
 #   cluster is `scripts/opensearch.sh cluster-start` with the same heap per node

@@ -19,7 +19,7 @@ Usage:  python scripts/bench_indexer.py [--docs N] [--batch-docs N] [--batch-mb 
                                         [--validate] [--validate-missing N] [--no-ceiling]
 Settings come from the same environment as the indexer (PG*, LISTINGS_SCHEMA,
 OPENSEARCH_URL, ...). The benchmark indices are deleted at the end unless --keep-indices.
-Generate data first, e.g. `python -m migration fixtures --c2c 700000 --b2c 300000 && dbt build`.
+Generate data first, e.g. `listings-standin --c2c 700000 --b2c 300000 && dbt build`.
 """
 
 from __future__ import annotations
@@ -230,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
         if available < args.docs:
             raise IndexerError(
                 f"only {available:,} listings in {config.pg.describe()} schema {config.schema}; load more "
-                "(python -m migration fixtures --c2c N --b2c M && dbt build) or pass --docs"
+                "(listings-standin --c2c N --b2c M && dbt build) or pass --docs"
             )
         print(
             f"bench_indexer: {args.docs:,} docs, batches of {config.batch_docs} docs / "

@@ -1,4 +1,4 @@
-"""Benchmark `python -m indexer sync` at scale: catch-up throughput and publish-to-visible latency.
+"""Benchmark `listings-indexer sync` at scale: catch-up throughput and publish-to-visible latency.
 
 Data: the service's tables and the publish ledger are FILLED DIRECTLY in SQL (not through
 the fixtures generator + `dbt build` + `publish`, which takes many minutes at 1M): a database
@@ -6,7 +6,7 @@ the fixtures generator + `dbt build` + `publish`, which takes many minutes at 1M
 every third listing), the documents view `public_search.listing_search_documents` (same
 shape as the dbt model's: fields, location, nested images; one row_to_json per listing) and
 `public_migration.publish_runs` / `published_listings` (every listing published by run 1).
-A "publish" here is what `python -m migration publish` does to the ledger, in one
+A "publish" here is what `listings-migration publish` does to the ledger, in one
 transaction: a `publish_runs` row, the listings' rows changed (or deleted), their ledger
 rows' `version` (and `deleted_run`) set to the new run.
 
@@ -19,8 +19,8 @@ Measured, after one `reindex` of the N documents:
    commit (the best a timer can do) — and also with the sync run in-process (no Python
    start-up: what a long-running sync loop would see). Each --repeat times; median and max.
 
-With --existing, the database is used as it is, made by the real pipeline (`python -m
-migration fixtures --service`, `dbt build`, `python -m migration publish`): the dbt documents
+With --existing, the database is used as it is, made by the real pipeline (`listings-standin
+--service`, `dbt build`, `listings-migration publish`): the dbt documents
 view and the real ledger; the bench's publishes then change its service tables and ledger
 the same way (a publish_runs row copied from the last one).
 
@@ -188,8 +188,8 @@ def main() -> int:
     parser.add_argument(
         "--existing",
         action="store_true",
-        help="use the database as it is: made by `migration fixtures` + `dbt build` + `migration publish` (the dbt"
-        " documents view, the real ledger); the bench's publishes then change its service tables",
+        help="use the database as it is: made by `listings-standin` + `dbt build` + `listings-migration publish`"
+        " (the dbt documents view, the real ledger); the bench's publishes then change its service tables",
     )
     args = parser.parse_args()
 

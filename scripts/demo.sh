@@ -23,7 +23,7 @@ if [[ "${LISTINGS_PG_LOCAL:-}" == 1 ]]; then
 fi
 
 say "loading the stand-in monolith (${fixture_args[*]}) and the microservice's stand-in schema"
-listings-migration fixtures --service "${fixture_args[@]}"
+listings-standin --service "${fixture_args[@]}"
 
 say "dbt build (builds and tests in the migration's own schemas)"
 dbt build

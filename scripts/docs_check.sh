@@ -145,7 +145,7 @@ if $rebuild || [[ ! -f "$build_stamp" || "$(cat "$build_stamp")" != "$digest" ]]
     # the fixtures refuse to drop a `monolith` schema they did not create.
     replace=()
     [[ "${LISTINGS_PG_LOCAL:-}" != 1 ]] || replace=(--replace-schema)
-    listings-migration fixtures --example --service "${replace[@]}"
+    listings-standin --example --service "${replace[@]}"
     dbt build --quiet
     echo "$digest" >"$build_stamp"
 fi

@@ -333,16 +333,21 @@ launch_node() {
   [[ -x "$OS_JAVA_HOME/bin/java" ]] || die "no Java at $OS_JAVA_HOME (set OPENSEARCH_JAVA_HOME)"
   rm -f "$PIDFILE"
   LOG_OFFSET="$(stat -c %s "$NODE_LOG" 2>/dev/null || echo 0)"
-  # -d daemonises; the launcher returns at once and the JVM keeps running
-  # (without fd 9, the start lock).
-  (cd "$NODE" && runuser -u "$OS_USER" -- env \
+  daemonise "$NODE" "$CONF" "$OS_HEAP" "$PIDFILE" || { show_log_tail; die "the OpenSearch launcher failed"; }
+}
+
+# daemonise DIR CONF HEAP PIDFILE: start a node of the distribution as $OS_USER in DIR
+# (its tmp/ and startup.log there), config from CONF. -d daemonises: the launcher returns
+# at once and the JVM keeps running (without fd 9, the start lock). Fails if the launcher does.
+daemonise() {
+  local dir="$1" conf="$2" heap="$3" pidfile="$4"
+  (cd "$dir" && runuser -u "$OS_USER" -- env \
       OPENSEARCH_JAVA_HOME="$OS_JAVA_HOME" \
-      OPENSEARCH_PATH_CONF="$CONF" \
-      OPENSEARCH_TMPDIR="$NODE/tmp" \
-      OPENSEARCH_JAVA_OPTS="-Xms$OS_HEAP -Xmx$OS_HEAP" \
-      "$DIST/bin/opensearch" -d -p "$PIDFILE" \
-      >"$NODE/startup.log" 2>&1 </dev/null 9>&-) \
-    || { show_log_tail; die "the OpenSearch launcher failed"; }
+      OPENSEARCH_PATH_CONF="$conf" \
+      OPENSEARCH_TMPDIR="$dir/tmp" \
+      OPENSEARCH_JAVA_OPTS="-Xms$heap -Xmx$heap" \
+      "$DIST/bin/opensearch" -d -p "$pidfile" \
+      >"$dir/startup.log" 2>&1 </dev/null 9>&-)
 }
 
 # req METHOD PATH [JSON]: one request to the local node; on an HTTP error,
@@ -439,13 +444,7 @@ c_launch() {
   if curl -s -o /dev/null --max-time 3 "http://127.0.0.1:$port/"; then
     die "http://127.0.0.1:$port is already served by a process this script did not start (OPENSEARCH_CLUSTER_HTTP_PORT)"
   fi
-  (cd "$dir" && runuser -u "$OS_USER" -- env \
-      OPENSEARCH_JAVA_HOME="$OS_JAVA_HOME" \
-      OPENSEARCH_PATH_CONF="$dir/config" \
-      OPENSEARCH_TMPDIR="$dir/tmp" \
-      OPENSEARCH_JAVA_OPTS="-Xms$C_HEAP -Xmx$C_HEAP" \
-      "$DIST/bin/opensearch" -d -p "$dir/opensearch.pid" \
-      >"$dir/startup.log" 2>&1 </dev/null 9>&-) \
+  daemonise "$dir" "$dir/config" "$C_HEAP" "$dir/opensearch.pid" \
     || die "the OpenSearch launcher failed for node-$n (see $dir/startup.log)"
 }
 

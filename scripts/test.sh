@@ -24,7 +24,7 @@ ensure_database "$PGDATABASE"
 # fixtures refuse to drop a `monolith` schema they did not create.
 replace=()
 [[ "${LISTINGS_PG_LOCAL:-}" != 1 ]] || replace=(--replace-schema)
-listings-migration fixtures --c2c 3000 --b2c 1500 --dirty --service "${replace[@]}"
+listings-standin --c2c 3000 --b2c 1500 --dirty --service "${replace[@]}"
 dbt build
 listings-migration publish
 listings-migration report

@@ -1,4 +1,4 @@
-"""`listings-standin` (also `listings-migration fixtures`): load the stand-in monolith's data.
+"""`listings-standin`: load the stand-in monolith's data (test data, not part of the migration).
 
 Loads monolith/schema.sql into the PG* database and fills it with the example of the
 hand-run scripts or with generated listings (optionally with the dirty catalogue, and the
@@ -50,7 +50,6 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     parser.add_argument(
         "--random-state", type=int, default=42, metavar="N", help="random state of the generator (default 42)"
     )
-    parser.add_argument("--seed", type=int, dest="random_state", help=argparse.SUPPRESS)  # its old name
     parser.add_argument("--no-schema", action="store_true", help="keep the existing schema (tables must be empty)")
     parser.add_argument(
         "--replace-schema",
@@ -117,5 +116,7 @@ def load(args: argparse.Namespace, name: str = "standin") -> int:
 
 
 def main(argv: Sequence[str] | None = None, *, prog: str = PROG, name: str = "standin") -> int:
+    """`prog` names the command in usage and error lines, `name` starts the progress and summary lines
+    (`listings-migration fixtures`, the hidden compatibility alias, passes its own)."""
     args = build_parser(prog).parse_args(argv)
-    return run_cli(lambda: load(args, name), name=name)
+    return run_cli(lambda: load(args, name), prog=prog)

@@ -26,6 +26,9 @@ ROOT = Path(__file__).resolve().parent.parent
 SCHEMA_SQL = ROOT / "monolith" / "schema.sql"
 SERVICE_SCHEMA_SQL = ROOT / "microservice" / "schema.sql"
 
+# The comment on schema `monolith` that says this loader made it. It keeps the command's old
+# name: databases loaded before it was renamed `listings-standin` carry this exact text, and a
+# new text would make the loader refuse to reload them.
 SCHEMA_MARKER = "stand-in monolith created by listings-migration fixtures"
 
 

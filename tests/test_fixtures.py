@@ -274,14 +274,17 @@ def test_load_schema_keeps_the_callers_search_path(conn):
     assert scalar(conn, "SHOW search_path") == "public"
 
 
-def _cli(settings: PgSettings, *args: str, **env: str) -> subprocess.CompletedProcess:
+def _cli(
+    settings: PgSettings, *args: str, command: tuple[str, ...] = ("standin",), **env: str
+) -> subprocess.CompletedProcess:
+    """`python -m standin ARGS` (= listings-standin), or another `command` with the same arguments."""
     environ = dict(os.environ)
     environ.update(PGHOST=settings.host, PGPORT=str(settings.port), PGUSER=settings.user, PGDATABASE=settings.dbname)
     if settings.password:
         environ["PGPASSWORD"] = settings.password
     environ.update(env)
     return subprocess.run(
-        [sys.executable, "-m", "migration", "fixtures", *args],
+        [sys.executable, "-m", *command, *args],
         cwd=ROOT,
         env=environ,
         capture_output=True,
@@ -301,6 +304,18 @@ def test_cli_loads_the_example_and_prints_one_summary_line(scratch_db):
     assert with_dirty.returncode == 0, with_dirty.stderr
     expected = f"{10 + len(DIRTY_CASES)} listings and {12 + DIRTY_C2C_IMAGES + DIRTY_B2C_IMAGES} images"
     assert expected in with_dirty.stdout
+
+
+def test_migration_fixtures_is_a_hidden_alias_of_listings_standin(scratch_db):
+    # Scripts outside the repository still run `python -m migration fixtures ...`.
+    alias = _cli(scratch_db, "--example", "--replace-schema", command=("migration", "fixtures"))
+    failed = _cli(scratch_db, command=("migration", "fixtures"))
+    listed = subprocess.run([sys.executable, "-m", "migration", "--help"], capture_output=True, text=True, check=True)
+
+    assert alias.returncode == 0, alias.stderr
+    assert alias.stdout.startswith("fixtures: ") and "10 listings and 12 images" in alias.stdout
+    assert failed.returncode == 2 and failed.stderr.startswith("listings-migration fixtures: error: ")
+    assert "publish" in listed.stdout and "fixtures" not in listed.stdout
 
 
 def test_cli_failure_leaves_the_database_as_it_was(scratch_db):

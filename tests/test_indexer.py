@@ -13,24 +13,22 @@ import json
 import os
 import re
 import shutil
-import socket
 import ssl
 import subprocess
-import sys
 import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import psycopg
 import pytest
 from conftest import pg_env
 from opensearchpy import OpenSearch
+from test_indexer_helpers import FaultProxy, Run, alias_targets, bulk_plan, free_port, managed_indices
+from test_indexer_helpers import indexer as indexer_subprocess
 
 from indexer.bulk import batched, ndjson, with_hash
 from indexer.cli import main
@@ -40,7 +38,6 @@ from indexer.source import ReadSnapshot
 from listings_common.pg import PgSettings
 from standin import DIRTY_CASE_IDS
 
-ROOT = Path(__file__).resolve().parents[1]
 VIEW = "public_search.listing_search_documents"
 SECRET = "s3cret-Pa55word"
 TEXT_CASES = (
@@ -50,13 +47,6 @@ TEXT_CASES = (
     "c2c_text_russian",
     "c2c_text_json_looking",
 )
-
-
-@dataclass
-class Run:
-    code: int
-    out: str
-    err: str
 
 
 # --- fixtures and helpers ---------------------------------------------------------------
@@ -91,28 +81,6 @@ def db(migrated_db: PgSettings) -> Iterator[psycopg.Connection]:
         yield conn
 
 
-def run_subprocess(env: dict[str, str], *args: str) -> Run:
-    done = subprocess.run(
-        [sys.executable, "-m", "indexer", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    return Run(done.returncode, done.stdout, done.stderr)
-
-
-def alias_targets(client: OpenSearch, alias: str) -> list[str]:
-    found = client.indices.get_alias(name=alias, ignore=[404])
-    return sorted(name for name, body in found.items() if isinstance(body, dict) and "aliases" in body)
-
-
-def managed_indices(client: OpenSearch, alias: str) -> list[str]:
-    return sorted(client.indices.get(index=f"{alias}_*", expand_wildcards="all"))
-
-
 def db_counts(db: psycopg.Connection) -> tuple[int, int]:
     listings = db.execute("select count(*) from public.listings").fetchone()[0]
     images = db.execute("select count(*) from public.listing_images").fetchone()[0]
@@ -141,12 +109,6 @@ def nested_image_count(client: OpenSearch, index: str) -> int:
 def raw_source(opensearch_url: str, index: str, listing_id: int) -> bytes:
     with urllib.request.urlopen(f"{opensearch_url}/{index}/_source/{listing_id}", timeout=30) as response:
         return response.read()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @contextmanager
@@ -287,7 +249,7 @@ def test_validate_names_a_missing_document_and_a_changed_field(cli, client, db, 
     first, second = (r[0] for r in db.execute("select id from public.listings order by id limit 2").fetchall())
 
     client.delete(index=opensearch_alias, id=first, refresh=True)
-    run = cli("validate", "--sample", "1", "--seed", "7")  # found by the id merge, sampled or not
+    run = cli("validate", "--sample", "1", "--random-state", "7")  # found by the id merge, sampled or not
     assert run.code == 1
     assert f"id={first}  (document)  missing from the index" in run.out
     assert "1 missing" in run.out
@@ -443,7 +405,7 @@ def test_timestamps_with_non_utc_offsets_keep_the_instant(cli, client, db, opens
 
 def test_server_down_is_one_line_and_exit_2(env):
     port = free_port()
-    run = run_subprocess({**env, "OPENSEARCH_URL": f"http://127.0.0.1:{port}"}, "reindex")
+    run = indexer_subprocess({**env, "OPENSEARCH_URL": f"http://127.0.0.1:{port}"}, "reindex")
 
     assert run.code == 2
     assert run.out == ""
@@ -452,7 +414,7 @@ def test_server_down_is_one_line_and_exit_2(env):
 
 
 def test_wrong_url_path_is_one_line_and_exit_2(env, opensearch_url):
-    run = run_subprocess({**env, "OPENSEARCH_URL": f"{opensearch_url}/no-such-prefix"}, "status")
+    run = indexer_subprocess({**env, "OPENSEARCH_URL": f"{opensearch_url}/no-such-prefix"}, "status")
 
     assert run.code == 2
     assert run.err.count("\n") == 1 and "Traceback" not in run.err
@@ -479,9 +441,9 @@ def test_rejected_credentials_are_one_line_exit_2_and_never_show_the_password(en
     threading.Thread(target=server.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{server.server_address[1]}"
     try:
-        with_env = run_subprocess({**env, "OPENSEARCH_URL": url, "OPENSEARCH_USER": "indexer",
+        with_env = indexer_subprocess({**env, "OPENSEARCH_URL": url, "OPENSEARCH_USER": "indexer",
                                    "OPENSEARCH_PASSWORD": SECRET}, "status")  # fmt: skip
-        in_url = run_subprocess({**env, "OPENSEARCH_URL": url.replace("//", f"//indexer:{SECRET}@")}, "reindex")
+        in_url = indexer_subprocess({**env, "OPENSEARCH_URL": url.replace("//", f"//indexer:{SECRET}@")}, "reindex")
     finally:
         server.shutdown()
 
@@ -502,12 +464,12 @@ def test_password_is_never_printed_on_a_full_run(cli, monkeypatch):
 
 
 def test_postgres_problems_are_one_line_exit_2(env):
-    missing_view = run_subprocess({**env, "LISTINGS_SCHEMA": "not_built"}, "reindex")
+    missing_view = indexer_subprocess({**env, "LISTINGS_SCHEMA": "not_built"}, "reindex")
     assert missing_view.code == 2
     assert missing_view.err.count("\n") == 1 and "Traceback" not in missing_view.err
     assert "not_built_search.listing_search_documents" in missing_view.err and "dbt build" in missing_view.err
 
-    down = run_subprocess({**env, "PGPORT": str(free_port())}, "reindex")
+    down = indexer_subprocess({**env, "PGPORT": str(free_port())}, "reindex")
     assert down.code == 2
     assert down.err.count("\n") == 1 and "cannot connect to postgresql://" in down.err
 
@@ -515,83 +477,8 @@ def test_postgres_problems_are_one_line_exit_2(env):
 # --- faults between the indexer and a real node -------------------------------------------
 
 
-class FaultProxy:
-    """An HTTP proxy to the real node that injects bulk failures from a plan.
-
-    plan entries, used one per `_bulk` request: an int status (answer it without forwarding),
-    "items:N" (forward, then report the first N items as 429 in the response), or "pass".
-    """
-
-    def __init__(
-        self, upstream: str, plan: list[str | int], repeat_last: bool = False, tls: ssl.SSLContext | None = None
-    ) -> None:
-        self.upstream = upstream.rstrip("/")
-        self.plan = list(plan)
-        self.repeat_last = repeat_last
-        self.bulk_requests = 0
-        proxy = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def _handle(self) -> None:
-                length = int(self.headers.get("content-length") or 0)
-                body = self.rfile.read(length) if length else None
-                step: str | int = "pass"
-                if "/_bulk" in self.path:
-                    proxy.bulk_requests += 1
-                    if proxy.plan:
-                        step = proxy.plan[0] if proxy.repeat_last and len(proxy.plan) == 1 else proxy.plan.pop(0)
-                if isinstance(step, int):
-                    error = {"error": {"type": "injected", "reason": "fault proxy"}, "status": step}
-                    return self._reply(step, json.dumps(error).encode())
-                request = urllib.request.Request(proxy.upstream + self.path, data=body, method=self.command)
-                if self.headers.get("content-type"):
-                    request.add_header("content-type", self.headers["content-type"])
-                try:
-                    with urllib.request.urlopen(request, timeout=60) as response:
-                        status, payload = response.status, response.read()
-                except urllib.error.HTTPError as exc:
-                    status, payload = exc.code, exc.read()
-                if isinstance(step, str) and step.startswith("items:"):
-                    data = json.loads(payload)
-                    for item in data["items"][: int(step.split(":")[1])]:
-                        result = next(iter(item.values()))
-                        result["status"] = 429
-                        result["error"] = {"type": "es_rejected_execution_exception", "reason": "injected"}
-                    data["errors"] = True
-                    payload = json.dumps(data).encode()
-                self._reply(status, payload)
-
-            def _reply(self, status: int, payload: bytes) -> None:
-                self.send_response(status)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _handle
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        if tls is not None:
-            self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
-        scheme = "https" if tls is not None else "http"
-        self.url = f"{scheme}://127.0.0.1:{self.server.server_address[1]}"
-
-    def __enter__(self) -> FaultProxy:
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 def test_429_5xx_and_failed_items_are_retried(cli, client, db, opensearch_url, opensearch_alias, monkeypatch):
-    with FaultProxy(opensearch_url, [503, 429, "items:3", "pass", "items:1"]) as proxy:
+    with FaultProxy(opensearch_url, bulk_plan(503, 429, "items:3", "pass", "items:1")) as proxy:
         monkeypatch.setenv("OPENSEARCH_URL", proxy.url)
         run = cli("reindex", "--batch-docs", "100", "--senders", "1")
 
@@ -607,12 +494,12 @@ def test_a_node_that_keeps_failing_gives_up_and_keeps_the_alias(
 ):
     assert cli("reindex").code == 0
     [before] = alias_targets(client, opensearch_alias)
-    with FaultProxy(opensearch_url, [503], repeat_last=True) as proxy:
+    with FaultProxy(opensearch_url, bulk_plan(503, repeat_last=True)) as proxy:
         monkeypatch.setenv("OPENSEARCH_URL", proxy.url)
         run = cli("reindex", "--max-retries", "2")
 
     assert run.code == 2
-    assert proxy.bulk_requests >= 3  # first try + 2 retries
+    assert len(proxy.requests("POST|PUT", r"/_bulk")) >= 3  # first try + 2 retries
     assert "HTTP 503" in run.err and "after 2 retries" in run.err and "Traceback" not in run.err
     assert alias_targets(client, opensearch_alias) == [before]
     assert managed_indices(client, opensearch_alias) == [before]  # the unfinished index was deleted
@@ -628,10 +515,10 @@ def test_tls_is_verified_by_default_against_the_given_ca_bundle(env, opensearch_
     )  # fmt: skip
     tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     tls.load_cert_chain(cert, key)
-    with FaultProxy(opensearch_url, [], tls=tls) as proxy:  # https in front of the real node
-        untrusted = run_subprocess({**env, "OPENSEARCH_URL": proxy.url}, "status")
-        trusted = run_subprocess({**env, "OPENSEARCH_URL": proxy.url, "OPENSEARCH_CA_CERTS": str(cert)}, "status")
-        unverified = run_subprocess({**env, "OPENSEARCH_URL": proxy.url}, "status", "--no-verify-certs")
+    with FaultProxy(opensearch_url, tls=tls) as proxy:  # https in front of the real node
+        untrusted = indexer_subprocess({**env, "OPENSEARCH_URL": proxy.url}, "status")
+        trusted = indexer_subprocess({**env, "OPENSEARCH_URL": proxy.url, "OPENSEARCH_CA_CERTS": str(cert)}, "status")
+        unverified = indexer_subprocess({**env, "OPENSEARCH_URL": proxy.url}, "status", "--no-verify-certs")
 
     assert untrusted.code == 2 and untrusted.err.count("\n") == 1
     assert "TLS error" in untrusted.err and "CERTIFICATE_VERIFY_FAILED" in untrusted.err

@@ -10,6 +10,7 @@ import re
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 
 import pytest
 import test_indexer_helpers as helpers
@@ -20,6 +21,7 @@ from test_indexer_helpers import (
     FaultProxy,
     Rule,
     alias_targets,
+    assert_one_line_failure,
     indexer,
     managed_indices,
     slow_bulks,
@@ -48,13 +50,21 @@ def via(env: dict[str, str], proxy: FaultProxy, *args: str, timeout: float = 120
     return indexer({**env, "OPENSEARCH_URL": proxy.url}, *args, timeout=timeout)
 
 
-def assert_one_line_failure(run: helpers.Run, code: int, *needles: str) -> None:
-    assert run.code == code, run.out + run.err
-    assert "Traceback" not in run.err
-    last = run.last_line
-    assert last.startswith("indexer: error: "), run.err
-    for needle in needles:
-        assert needle in last, last
+def sigterm_when(run: Background, reached: Callable[[], bool], settle: float = 0.0) -> tuple[helpers.Run, float]:
+    """Once `reached()` (polled for at most 60 s while `run` lives) and `settle` seconds more, SIGTERM
+    `run` -> (its finished Run, seconds from the signal to its end); it is killed whatever happens."""
+    try:
+        deadline = time.monotonic() + 60
+        while not reached():
+            assert time.monotonic() < deadline and run.proc.poll() is None, run.err
+            time.sleep(0.05)
+        time.sleep(settle)
+        signalled = time.monotonic()
+        os.kill(run.proc.pid, signal.SIGTERM)
+        done = run.finish(30)
+        return done, time.monotonic() - signalled
+    finally:
+        run.kill()
 
 
 def assert_untouched(client: OpenSearch, alias: str, served: str) -> None:
@@ -203,25 +213,15 @@ def test_sigterm_exits_130_within_seconds_and_deletes_the_unfinished_index(
         run = Background(
             {**idx_env, "OPENSEARCH_URL": proxy.url}, "reindex", "--alias", alias, "--batch-docs", "100", *FAST
         )
-        try:
-            building = run.wait_for(rf"-> ({alias}_\w+)").group(1)
-            deadline = time.monotonic() + 60
-            while not proxy.requests("POST", r"/_bulk"):
-                assert time.monotonic() < deadline and run.proc.poll() is None, run.err
-                time.sleep(0.05)
-            time.sleep(0.3)  # bulk requests in flight
-            signalled = time.monotonic()
-            os.kill(run.proc.pid, signal.SIGTERM)
-            done = run.finish(30)
-            seconds = time.monotonic() - signalled
-        finally:
-            run.kill()
+        done, seconds = sigterm_when(run, lambda: bool(proxy.requests("POST", r"/_bulk")), settle=0.3)
         time.sleep(2)  # requests the proxy was still holding reach the node
 
     assert done.code == 130, done.err
     assert seconds < 6, seconds
     assert "interrupted" in done.last_line and "Traceback" not in done.err
-    assert re.search(rf"deleted the unfinished index {building}", done.err)
+    building = re.search(rf"-> ({alias}_\w+)", done.err)
+    assert building, done.err
+    assert re.search(rf"deleted the unfinished index {building.group(1)}", done.err)
     assert_untouched(client, alias, served)
 
 
@@ -270,17 +270,7 @@ def test_sigterm_during_validation_exits_130_and_deletes_the_index(idx_env, alia
     slow_search = Rule("(GET|POST)", rf"/{alias}_\d{{8}}t\d{{6}}z/_search", "delay:3", times=None)
     with FaultProxy(opensearch_url, [slow_search]) as proxy:
         run = Background({**idx_env, "OPENSEARCH_URL": proxy.url}, "reindex", "--alias", alias, *FAST)
-        try:
-            deadline = time.monotonic() + 60
-            while not slow_search.hits:
-                assert time.monotonic() < deadline and run.proc.poll() is None, run.err
-                time.sleep(0.05)
-            signalled = time.monotonic()
-            os.kill(run.proc.pid, signal.SIGTERM)
-            done = run.finish(30)
-            seconds = time.monotonic() - signalled
-        finally:
-            run.kill()
+        done, seconds = sigterm_when(run, lambda: bool(slow_search.hits))
 
     assert done.code == 130, done.err
     assert seconds < 6, seconds

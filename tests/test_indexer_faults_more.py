@@ -21,7 +21,15 @@ import pytest
 import test_indexer_helpers as helpers
 from conftest import pg_env
 from opensearchpy import OpenSearch
-from test_indexer_helpers import FaultProxy, Rule, alias_targets, index_meta, indexer, managed_indices
+from test_indexer_helpers import (
+    FaultProxy,
+    Rule,
+    alias_targets,
+    assert_one_line_failure,
+    index_meta,
+    indexer,
+    managed_indices,
+)
 
 from indexer.lock import LOCK_INDEX
 from listings_common.pg import PgSettings
@@ -71,14 +79,6 @@ def rule(kind: str, fault: str, times: int | None = 1) -> Rule:
 
 def via(env: dict[str, str], proxy: FaultProxy, *args: str) -> helpers.Run:
     return indexer({**env, "OPENSEARCH_URL": proxy.url}, *args, timeout=180)
-
-
-def assert_one_line(run: helpers.Run, code: int, *needles: str) -> None:
-    assert run.code == code, run.out + run.err
-    assert "Traceback" not in run.err, run.err
-    assert run.last_line.startswith("indexer: error: "), run.err
-    for needle in needles:
-        assert needle in run.last_line, run.last_line
 
 
 def lock_free(client: OpenSearch, alias: str) -> bool:
@@ -177,7 +177,9 @@ def test_a_persistent_fault_before_the_move_is_one_line_exit_2_and_the_alias_unc
     with FaultProxy(opensearch_url, [rule(kind, fault, times=None)]) as proxy:
         run = via(module_env, proxy, "reindex", "--alias", alias, "--max-retries", "1", *SHORT, *FAST)
 
-    assert_one_line(run, 2, needle, *([] if kind in ("index-create", "alias-update") else ["(after 1 retries)"]))
+    assert_one_line_failure(
+        run, 2, needle, *([] if kind in ("index-create", "alias-update") else ["(after 1 retries)"])
+    )
     assert run.seconds < 30
     assert alias_targets(client, alias) == [served]
     assert managed_indices(client, alias) == [served]  # the unfinished index was deleted
@@ -189,7 +191,7 @@ def test_a_persistent_fault_after_the_move_names_what_is_left(idx_env, alias, cl
     left = leftover(client, alias)
     with FaultProxy(opensearch_url, [rule("index-delete", "reset", times=None)]) as proxy:
         pruned = via(idx_env, proxy, "reindex", "--alias", alias, "--max-retries", "1", *SHORT, *FAST)
-    assert_one_line(pruned, 2, f"delete index {left}", "(after 1 retries)")
+    assert_one_line_failure(pruned, 2, f"delete index {left}", "(after 1 retries)")
     [now] = alias_targets(client, alias)
     assert now != served and index_meta(client, now)["state"] == "complete"
     assert lock_free(client, alias)

@@ -20,7 +20,7 @@ import pytest
 import test_indexer_helpers as helpers
 from conftest import migration_cli, pg_env
 from opensearchpy import OpenSearch
-from test_indexer_helpers import FaultProxy, Rule, alias_targets, indexer, managed_indices
+from test_indexer_helpers import FaultProxy, Rule, alias_targets, assert_one_line_failure, indexer, managed_indices
 
 from indexer.lock import LOCK_INDEX
 from listings_common.pg import PgSettings
@@ -53,14 +53,6 @@ def via(env: dict[str, str], proxy: FaultProxy, *args: str) -> helpers.Run:
     return indexer({**env, "OPENSEARCH_URL": proxy.url}, *args, timeout=120)
 
 
-def assert_one_line(run: helpers.Run, code: int, *needles: str) -> None:
-    assert run.code == code, run.out + run.err
-    assert "Traceback" not in run.err, run.err
-    assert run.last_line.startswith("indexer: error: "), run.err
-    for needle in needles:
-        assert needle in run.last_line, run.last_line
-
-
 def lock_free(client: OpenSearch, alias: str) -> bool:
     return client.get(index=LOCK_INDEX, id=alias, ignore=[404]).get("found") is False
 
@@ -87,7 +79,7 @@ def test_reindex_whose_backend_is_terminated_mid_stream_fails_in_one_line_and_le
         run = via(idx_env, proxy, "reindex", "--alias", alias, "--batch-docs", "100", *FAST)
 
     assert len(killed) == 1
-    assert_one_line(run, 2, "PostgreSQL", "terminating connection due to administrator command")
+    assert_one_line_failure(run, 2, "PostgreSQL", "terminating connection due to administrator command")
     assert "deleted the unfinished index" in run.err
     assert alias_targets(client, alias) == [served]
     assert managed_indices(client, alias) == [served]
@@ -104,14 +96,14 @@ def test_validate_whose_backend_is_terminated_fails_in_one_line(
         run = via(idx_env, proxy, "validate", "--alias", alias, "--sample", "20")
 
     assert len(killed) == 1
-    assert_one_line(run, 2, "PostgreSQL", "terminating connection")
+    assert_one_line_failure(run, 2, "PostgreSQL", "terminating connection")
     assert alias_targets(client, alias) == [served]
 
 
 def test_a_wrong_password_for_reindex_is_one_line_and_changes_nothing(idx_env, alias, client, served):
     run = indexer({**idx_env, "PGPASSWORD": WRONG}, "reindex", "--alias", alias, *FAST)
 
-    assert_one_line(run, 2, "cannot connect to postgresql://", "password authentication failed")
+    assert_one_line_failure(run, 2, "cannot connect to postgresql://", "password authentication failed")
     assert WRONG not in run.out + run.err
     assert len(run.err.strip().splitlines()) == 1, run.err
     assert alias_targets(client, alias) == [served]
@@ -154,7 +146,7 @@ def test_sync_whose_backends_are_terminated_fails_in_one_line_and_resumes(
         run = via(ledger_env, proxy, "sync", "--alias", alias, "--batch-docs", "20", "--quiet")
 
     assert len(killed) == 2  # the snapshot and the checkpoint's connection
-    assert_one_line(run, 2, "PostgreSQL", "terminating connection")
+    assert_one_line_failure(run, 2, "PostgreSQL", "terminating connection")
     assert alias_targets(client, alias) == [index]
     assert lock_free(client, alias)
     [(last_id,)] = rows(ledger_db, f"select last_listing_id from {CHECKPOINTS} where alias = %s", (alias,))
@@ -198,7 +190,9 @@ def test_a_wrong_password_for_publish_is_one_line_and_changes_nothing(ledger_db)
 
     assert done.returncode == 2, done.stdout + done.stderr
     lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("publish: cannot connect to postgresql://"), done.stderr
+    assert len(lines) == 1 and lines[0].startswith(
+        "listings-migration publish: error: cannot connect to postgresql://"
+    ), done.stderr
     assert "password authentication failed" in lines[0]
     assert WRONG not in done.stdout + done.stderr
     assert rows(ledger_db, "select count(*), max(run_id) from public_migration.publish_runs") == before

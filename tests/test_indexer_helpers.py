@@ -4,9 +4,11 @@
 (standin.synthetic: `public.listings`, `public.listing_images` and the documents view,
 generated in SQL; ids half above 2^32).
 
-`FaultProxy` is an HTTP proxy to the real node that injects faults from rules, per request:
-a status (with Retry-After), a delay, a reset connection, a non-JSON 200, a bulk answer
-with an item missing, or a hook run before forwarding (e.g. to set an index block).
+`FaultProxy` is an HTTP proxy to the real node (or, with `tls`, an https one in front of
+it) that injects faults from rules, per request: a status (with Retry-After), a delay, a
+reset connection, a non-JSON 200, a bulk answer with an item missing or with items failed
+(429), or a hook run before forwarding (e.g. to set an index block). `bulk_plan` makes the
+rules of a sequence of `_bulk` answers.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import json
 import os
 import re
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -71,6 +74,16 @@ class Run:
     def last_line(self) -> str:
         lines = self.err.strip().splitlines()
         return lines[-1] if lines else ""
+
+
+def assert_one_line_failure(run: Run, code: int, *needles: str) -> None:
+    """The run failed with `code`, its last line "listings-indexer <command>: error: ..." holding every needle."""
+    assert run.code == code, run.out + run.err
+    assert "Traceback" not in run.err, run.err
+    last = run.last_line
+    assert re.match(r"listings-indexer \w+: error: ", last), run.err
+    for needle in needles:
+        assert needle in last, last
 
 
 def indexer(env: dict[str, str], *args: str, timeout: float = 120) -> Run:
@@ -177,8 +190,9 @@ def unique_alias() -> str:
 class Rule:
     """Applies to requests whose method and path match, `times` times (None: always).
 
-    action: an int status, "delay:SECONDS", "reset", "html", "drop_item", "pass", or a callable
-    run before forwarding. `retry_after` adds that header to a status answer.
+    action: an int status, "delay:SECONDS", "reset", "html", "drop_item", "items:N" (forward,
+    then report the bulk answer's first N items as 429), "pass", or a callable run before
+    forwarding. `retry_after` adds that header to a status answer.
     """
 
     method: str
@@ -201,6 +215,7 @@ class FaultProxy:
     log: list[tuple[str, str, float]] = field(default_factory=list)
     fallbacks: list[str] = field(default_factory=list)
     _current: int = 0
+    tls: ssl.SSLContext | None = None  # serve https with this context
 
     def __post_init__(self) -> None:
         self.upstream = self.upstream.rstrip("/")
@@ -240,6 +255,14 @@ class FaultProxy:
                     data = json.loads(payload)
                     data["items"] = data["items"][:-1]
                     payload = json.dumps(data).encode()
+                if isinstance(action, str) and action.startswith("items:"):
+                    data = json.loads(payload)
+                    for item in data["items"][: int(action.split(":")[1])]:
+                        result = next(iter(item.values()))
+                        result["status"] = 429
+                        result["error"] = {"type": "es_rejected_execution_exception", "reason": "injected"}
+                    data["errors"] = True
+                    payload = json.dumps(data).encode()
                 with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                     self._reply(status, payload, ctype)
                 return None
@@ -261,7 +284,10 @@ class FaultProxy:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        if self.tls is not None:
+            self.server.socket = self.tls.wrap_socket(self.server.socket, server_side=True)
+        scheme = "https" if self.tls is not None else "http"
+        self.url = f"{scheme}://127.0.0.1:{self.server.server_address[1]}"
 
     _mutex = threading.Lock()
 
@@ -309,6 +335,15 @@ class FaultProxy:
     def __exit__(self, *exc: object) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def bulk_plan(*steps: int | str, repeat_last: bool = False) -> list[Rule]:
+    """One rule per `_bulk` request, in order: an int status (answered without forwarding),
+    "items:N" or "pass"; later requests pass, or with `repeat_last` all get the last step."""
+    rules = [Rule("POST|PUT", r"/_bulk", step) for step in steps]
+    if repeat_last and rules:
+        rules[-1].times = None
+    return rules
 
 
 def slow_bulks(seconds: float) -> Rule:

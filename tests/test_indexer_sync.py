@@ -294,7 +294,7 @@ def test_sync_without_a_reindex_refuses_in_one_line(sync_db, env, alias, client)
     old = indexer(env, "sync", "--alias", alias)
     assert old.code == 2 and len(old.err.strip().splitlines()) == 1, old.err
     assert "no sync checkpoint" in old.err and "does not record the publish run" in old.err
-    assert f"python -m indexer reindex --alias {alias}" in old.err
+    assert f"listings-indexer reindex --alias {alias}" in old.err
 
 
 def test_rollback_resets_the_checkpoint_and_the_next_sync_catches_the_older_index_up(sync_db, env, alias, client):

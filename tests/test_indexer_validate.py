@@ -71,7 +71,7 @@ def test_a_tampered_hash_a_missing_and_a_surplus_document_are_counted(idx_env, a
     client.index(index=loaded, id="999999999999", body={**source, "id": 999999999999})
     client.indices.refresh(index=loaded)
 
-    run = indexer(idx_env, "validate", "--alias", alias, "--sample", "5", "--seed", "1")
+    run = indexer(idx_env, "validate", "--alias", alias, "--sample", "5", "--random-state", "1")
 
     assert run.code == 1
     assert "(1 missing, 1 not in the database, 1 with different content, 0 without a stored hash)" in run.out

@@ -314,7 +314,9 @@ def test_publish_killed_midway_changes_nothing(run_dbt, published_copy, sig):
             stopped_in = time.monotonic() - started
         if sig == signal.SIGTERM:
             assert proc.returncode == 130, stderr
-            assert stderr.strip() == "publish: interrupted (Ctrl-C or SIGTERM): rolled back, nothing changed"
+            assert stderr.strip() == (
+                "listings-migration publish: error: interrupted (Ctrl-C or SIGTERM): rolled back, nothing changed"
+            )
             assert stopped_in < 10  # it does not wait for the lock it was waiting on
         else:
             assert proc.returncode == -signal.SIGKILL

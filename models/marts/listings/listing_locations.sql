@@ -1,5 +1,5 @@
 -- The microservice's `listing_locations`: one row per listing, with the fields
--- the seed moved out of `listings`. Coordinates that fail validation are not
+-- the hand-run scripts moved out of `listings`. Coordinates that fail validation are not
 -- written (latitude/longitude NULL, show_on_map false); they are kept with the
 -- reason in `listing_coordinates_rejected`.
 

@@ -1,6 +1,6 @@
--- The staged `listings`: the seed's 19 fields, one row per monolith row that
+-- The staged `listings`: the hand-run scripts' 19 fields, one row per monolith row that
 -- passed the migration's rules and the microservice's own constraints (rows that
--- did not are in `listings_rejected`). `python -m migration publish` moves it
+-- did not are in `listings_rejected`). `listings-migration publish` moves it
 -- into the microservice's `listings`. No casts to the target's lengths here: a
 -- value that does not fit is quarantined, never truncated.
 
