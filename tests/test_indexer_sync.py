@@ -352,3 +352,28 @@ def test_reindex_without_a_publish_ledger_still_works(opensearch_url, opensearch
             assert refused.code == 2 and len(refused.err.strip().splitlines()) == 1, refused.err
         finally:
             client.delete(index=LOCK_INDEX, id=opensearch_alias, ignore=[404], refresh=True)
+
+
+def test_sync_writes_wait_for_active_shards_and_fail_clearly_when_copies_are_missing(sync_db, env, alias, client):
+    reindex(env, alias)
+    [index] = alias_targets(client, alias)
+    # one replica on a single node: it can never be allocated, so `all` active copies never are
+    client.indices.put_settings(index=index, body={"index": {"number_of_replicas": 1}})
+    execute(sync_db, f"update {CHECKPOINTS} set run_id = 0, last_listing_id = null where alias = '{alias}'")
+    writes = client.indices.stats(index=index)["_all"]["primaries"]["indexing"]["index_total"]
+
+    waiting = indexer(env, "sync", "--alias", alias, "--timeout", "2", "--max-retries", "1", "--quiet")
+    assert waiting.code == 2 and waiting.seconds < 30, waiting.out + waiting.err
+    [line] = waiting.err.strip().splitlines()
+    assert line.startswith("indexer: error: ") and "(after 1 retries)" in line, line
+    assert client.indices.stats(index=index)["_all"]["primaries"]["indexing"]["index_total"] == writes
+    assert checkpoint(sync_db, alias) == (index, 0, None)  # nothing acknowledged, nothing skipped
+    assert rows(sync_db, f"select status from {RUNS} where alias = %s order by sync_id desc limit 1", (alias,)) == [
+        ("failed",)
+    ]
+
+    # asking for one active copy (the primary) writes, under-replicated, and catches up
+    one = indexer(env, "sync", "--alias", alias, "--wait-for-active-shards", "1", "--quiet")
+    assert one.code == 0, one.out + one.err
+    assert int(line_of(one.out, "upserted").split()[1]) > 0
+    assert_alias_equals_tables(client, alias, sync_db)
