@@ -493,3 +493,57 @@ def test_sync_writes_wait_for_active_shards_and_fail_clearly_when_copies_are_mis
     assert one.code == 0, one.out + one.err
     assert int(line_of(one.out, "upserted").split()[1]) > 0
     assert_alias_equals_tables(client, alias, sync_db)
+
+
+SOFT = ["--vars", "{soft_delete_column: is_deleted, soft_delete_time_column: deleted_at}"]
+SERVICE_OWN, SERVICE_DELETED = 8_000_000_000_001, 8_000_000_000_002
+
+
+def test_a_listing_the_service_wrote_itself_is_indexed_at_version_0_and_a_soft_deleted_one_is_not(
+    run_dbt, opensearch_url, opensearch_alias, client
+):
+    with scratch_database() as db:
+        load_monolith(db, c2c=20, b2c=5, dirty=False)
+        build(run_dbt, db, *SOFT)
+        publish(db)
+        execute(
+            db,
+            "insert into public.listings (id, user_id, category_id, title, price, status) values"
+            f" ({SERVICE_OWN}, 1, 1, 'written by the service', 5, 'active')",
+            f"insert into public.listing_images (listing_id, url, is_primary) values ({SERVICE_OWN},"
+            " 'https://service/own.jpg', true)",
+            "insert into public.listings (id, user_id, category_id, title, price, is_deleted, deleted_at) values"
+            f" ({SERVICE_DELETED}, 1, 1, 'deleted by the service', 5, true, now())",
+        )
+        env = _env(db, opensearch_url)
+        alias = opensearch_alias
+        try:
+            reindex(env, alias)
+            own = client.get(index=alias, id=SERVICE_OWN)
+            assert own["_version"] == 0 and own["_source"]["title"] == "written by the service"
+            assert [i["url"] for i in own["_source"]["images"]] == ["https://service/own.jpg"]
+            assert not client.exists(index=alias, id=SERVICE_DELETED)
+            assert_alias_equals_tables(client, alias, db)
+
+            # a catch-up: publish soft-deletes a migrated listing and changes another; sync applies it
+            execute(
+                db,
+                "delete from monolith.c2c_images where listing_id = 2",
+                "delete from monolith.c2c_listings where id = 2",
+                "update monolith.c2c_listings set title = 'changed beside the service''s own' where id = 3",
+            )
+            build(run_dbt, db, *SOFT)
+            publish(db)
+            assert scalar(db, "select is_deleted from public.listings where id = 2") is True
+            run = indexer(env, "sync", "--alias", alias)
+            assert run.code == 0, run.out + run.err
+            assert (line_of(run.out, "upserted").split()[1], line_of(run.out, "deleted").split()[1]) == ("1", "1")
+            assert not client.exists(index=alias, id=2)
+            after = client.get(index=alias, id=SERVICE_OWN)  # untouched by the sync
+            assert (after["_version"], after["_seq_no"], after["_source"]) == (0, own["_seq_no"], own["_source"])
+            assert not client.exists(index=alias, id=SERVICE_DELETED)
+            assert_alias_equals_tables(client, alias, db)
+            validate = indexer(env, "validate", "--alias", alias)
+            assert validate.code == 0, validate.out + validate.err
+        finally:
+            client.delete(index=LOCK_INDEX, id=alias, ignore=[404], refresh=True)
