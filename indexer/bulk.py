@@ -8,9 +8,11 @@ however many rows there are.
 Each batch is one `POST /<index>/_bulk` (with `wait_for_active_shards`). A whole request
 failing with 429/5xx, a timeout or a lost connection is retried with exponential backoff
 (bounded by `max_retries`, at least as long as a `Retry-After` header asks); so are the
-items of a response that failed with 429/5xx, and only those. Items rejected with another
-status (a mapping error, a bad date) are permanent: they are counted and the first
-`REJECTION_SAMPLE` are kept with their ids and reasons.
+items of a response that failed with 429/5xx, and only those. A versioned write refused
+with 409 (the index already holds a newer version of that document, written by another
+writer) is counted as `skipped`: the newer state stays, and that is not an error. Items
+rejected with another status (a mapping error, a bad date) are permanent: they are counted
+and the first `REJECTION_SAMPLE` are kept with their ids and reasons.
 
 Fatal at once, one line (OpenSearchError, exit 2): an index block (the flood-stage
 `read_only_allow_delete` block answers 429 but never lifts by waiting), a TLS error, an
@@ -107,6 +109,7 @@ class Rejection:
 @dataclass
 class LoadResult:
     indexed: int = 0
+    skipped: int = 0  # versioned writes refused with 409: the index already had a newer version
     rejected: int = 0
     rejections: list[Rejection] = field(default_factory=list)
     retried_requests: int = 0
@@ -177,9 +180,10 @@ class BulkLoader:
             timeout=self.settings.timeout,
         )
 
-    def _record(self, indexed: int, rejections: list[Rejection]) -> None:
+    def _record(self, indexed: int, rejections: list[Rejection], skipped: int = 0) -> None:
         with self._lock:
             self.result.indexed += indexed
+            self.result.skipped += skipped
             self.result.rejected += len(rejections)
             room = REJECTION_SAMPLE - len(self.result.rejections)
             self.result.rejections.extend(rejections[: max(room, 0)])
@@ -187,7 +191,7 @@ class BulkLoader:
                 self.result.stopped_early = True
                 self._stop.set()
         if self.progress is not None:
-            self.progress.add(indexed + len(rejections))
+            self.progress.add(indexed + len(rejections) + skipped)
 
     def send(self, rows: list[Row]) -> None:
         """Index one batch, retrying what can be retried; raises OpenSearchError if it gives up."""
@@ -234,12 +238,16 @@ class BulkLoader:
                 return
             retry: list[Row] = []
             rejections: list[Rejection] = []
+            skipped = 0
             for row, item in zip(pending, items, strict=True):
                 result = next(iter(item.values())) if isinstance(item, dict) and item else {}
                 status = result.get("status", 0) if isinstance(result, dict) else 0
                 if isinstance(status, int) and 200 <= status < 300:
                     continue
                 error = (result.get("error") if isinstance(result, dict) else None) or {}
+                if status == 409 and len(row) > 2 and error.get("type") == "version_conflict_engine_exception":
+                    skipped += 1  # a newer version is already there (external_gte): it stays
+                    continue
                 blocked = block_message(self.index, str(error.get("type", "")), str(error.get("reason", "")))
                 if blocked:
                     raise OpenSearchError(f"could not bulk-index: {blocked}", status)
@@ -250,7 +258,7 @@ class BulkLoader:
                 else:
                     reason = f"{error.get('type', 'error')}: {without_value(str(error.get('reason', '')))}".strip()
                     rejections.append(Rejection(str(row[0]), status, " ".join(reason.split())))
-            self._record(len(pending) - len(retry) - len(rejections), rejections)
+            self._record(len(pending) - len(retry) - len(rejections) - skipped, rejections, skipped)
             if not retry:
                 return
             with self._lock:

@@ -171,6 +171,11 @@ def build_parser() -> argparse.ArgumentParser:
         "publish run: exit 2, reindex first. Rejected documents: exit 1.",
     )
     sync_parser.add_argument("--batch-docs", type=int, metavar="N", help="changes per bulk request (default 2000)")
+    sync_parser.add_argument(
+        "--wait-for-active-shards",
+        metavar="N|all",
+        help="shard copies that must be active for each bulk request (default all, as reindex)",
+    )
     _lock_flags(sync_parser)
     sync_parser.set_defaults(handler=lambda args, config: sync.sync(config))
 

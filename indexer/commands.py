@@ -245,7 +245,8 @@ def _reindex_locked(config: Config, client: OpenSearch, indices: Indices, lock, 
             [
                 "reindex: OK",
                 f"  index      {name}",
-                f"  documents  {result.indexed:,}  images {counts.images:,}",
+                f"  documents  {result.indexed:,}  images {counts.images:,}"
+                + (f"  skipped {result.skipped:,} (a newer version was already there)" if result.skipped else ""),
                 f"  shards     {shards} primary, {replicas} replica(s), refresh {config.refresh_interval}",
                 f"  seconds    {seconds:.1f} (loading {load_seconds:.1f})",
                 f"  docs/s     {result.indexed / load_seconds if load_seconds else 0:,.0f} (loading)",

@@ -110,10 +110,25 @@ class ReadSnapshot:
             ) from None
 
     def counts(self) -> Counts:
-        """Rows in `listings` and `listing_images`: what the index must hold."""
-        query = sql.SQL("select (select count(*) from {}), (select count(*) from {})").format(
-            self._table("listings"), self._table("listing_images")
-        )
+        """Rows in `listings` and `listing_images`: what the index must hold.
+
+        Where dbt built the service's staging views (`<schema>_migration.stg_microservice__listings`,
+        which leaves out the listings the service marked deleted when `soft_delete_column` is set),
+        a soft-deleted listing and its images are not counted: search does not serve them."""
+        served = sql.Identifier(f"{self.schema}_migration", "stg_microservice__listings")
+        with self._errors("row counts"), self.conn.cursor() as cur:
+            cur.execute("select to_regclass(%s) is not null", (served.as_string(cur),))
+            staged_view = bool(cur.fetchone()[0])
+        if staged_view:
+            query = sql.SQL(
+                "select (select count(*) from {served}),"
+                " (select count(*) from {images} as i where exists"
+                " (select from {served} as l where l.listing_id = i.listing_id))"
+            ).format(served=served, images=self._table("listing_images"))
+        else:
+            query = sql.SQL("select (select count(*) from {}), (select count(*) from {})").format(
+                self._table("listings"), self._table("listing_images")
+            )
         with self._errors("row counts"), self.conn.cursor() as cur:
             cur.execute(query)
             listings, images = cur.fetchone()

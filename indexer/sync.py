@@ -6,7 +6,8 @@ row stays as a tombstone). A sync reads, in ONE read-only REPEATABLE READ snapsh
 ledger rows past its checkpoint in `(version, listing_id)` order and each one's document
 from the documents view: a listing with a document is upserted, one without (deleted,
 soft-deleted, quarantined) is deleted from the index. Writes go in bulk requests of
-`--batch-docs` through the alias (`require_alias`: a deleted index is never re-created).
+`--batch-docs` through the alias (`require_alias`: a deleted index is never re-created),
+with `wait_for_active_shards` (`--wait-for-active-shards`, default all, as the reindex's).
 
 Every write carries an external version, `version_type=external_gte`: the ledger's
 `version` (0 for the service's own listings, which are not in the ledger). A replayed
@@ -358,7 +359,11 @@ class Rejected:
 
 
 class Writer:
-    """Versioned bulk writes through the alias, retried like the loader's; 409 counted as skipped."""
+    """Versioned bulk writes through the alias, retried like the loader's; 409 counted as skipped.
+
+    Each request carries `wait_for_active_shards` (`--wait-for-active-shards`, default all, as
+    the reindex's): a write is not applied while copies of its shard are missing; OpenSearch
+    waits for them, and a request that times out is retried, then sync fails in one line."""
 
     def __init__(self, client: OpenSearch, config: Config, policy: RetryPolicy, target: str) -> None:
         self.client = client
@@ -368,10 +373,13 @@ class Writer:
         self.target = target
 
     def _post(self, body: bytes) -> dict:
+        params = {"filter_path": FILTER_PATH, "require_alias": "true"}
+        if self.config.wait_for_active_shards:
+            params["wait_for_active_shards"] = self.config.wait_for_active_shards
         return self.client.transport.perform_request(
             "POST",
             f"/{self.target}/_bulk",
-            params={"filter_path": FILTER_PATH, "require_alias": "true"},
+            params=params,
             body=body,
             headers={"content-type": "application/x-ndjson"},
             timeout=self.settings.timeout,

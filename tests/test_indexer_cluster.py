@@ -16,6 +16,7 @@ import re
 import signal
 import socket
 import subprocess
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -23,9 +24,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import pg_env, scratch_database
+from conftest import build, load_monolith, pg_env, publish, scratch_database
 from opensearchpy import OpenSearch
-from test_indexer_helpers import ROOT, Background, FaultProxy, Rule, alias_targets, indexer, synthetic_documents
+from test_indexer_helpers import (
+    ROOT,
+    Background,
+    FaultProxy,
+    Rule,
+    alias_targets,
+    indexer,
+    slow_bulks,
+    synthetic_documents,
+    unique_alias,
+)
+from test_indexer_sync import LEDGER, RUNS, assert_alias_equals_tables, checkpoint, rows, scalar
 
 from listings_common.pg import PgSettings
 
@@ -263,3 +275,99 @@ def test_replicas_that_do_not_allocate_never_get_the_alias(env, alias, client, c
     assert run.last_line.startswith("indexer: error: the 1 replica(s) of ") and "alias not moved" in run.last_line
     assert "health yellow" in run.last_line and "1 unassigned" in run.last_line
     assert alias_targets(client, alias) == before
+
+
+@pytest.fixture(scope="module")
+def ledger_db(run_dbt) -> Iterator[PgSettings]:
+    """The stand-in monolith after a real `dbt build` and `publish`: a publish ledger to sync from."""
+    with scratch_database() as settings:
+        load_monolith(settings, c2c=1500, b2c=500, dirty=False)
+        build(run_dbt, settings)
+        publish(settings)
+        yield settings
+
+
+def test_the_node_holding_the_primary_killed_mid_sync(run_dbt, ledger_db, client, cluster, balancer):
+    alias = unique_alias()
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("OPENSEARCH_", "LISTINGS_"))}
+    env = {**base, **pg_env(ledger_db), "OPENSEARCH_URL": balancer.url, "LISTINGS_SCHEMA": "public", "PGTZ": "UTC"}
+    first = indexer(env, "reindex", "--alias", alias, "--quiet", "--sample", "50", timeout=240)
+    assert first.code == 0, first.out + first.err
+    [index] = alias_targets(client, alias)
+    served = client.count(index=alias)["count"]
+    # the lost copy is re-created at once on the third node (default: after 1 minute)
+    client.indices.put_settings(index=index, body={"index.unassigned.node_left.delayed_timeout": "0s"})
+
+    build_run = scalar(ledger_db, "select max(run_id) from public_migration.publish_runs")
+    statements = (
+        "update monolith.c2c_listings set title = title || ' (edited)' where id % 3 <> 0",
+        "update monolith.b2c_products set price = price + 1 where id % 2 = 0",
+    )
+    with ledger_db.connect(autocommit=True) as conn:
+        for statement in statements:
+            conn.execute(statement)
+    build(run_dbt, ledger_db)
+    publish(ledger_db, "--allow-large-change")
+    target = build_run + 1
+    changed = scalar(ledger_db, f"select count(*) from {LEDGER} where version = %s", (target,))
+    assert changed > 1000
+
+    counts: list[int] = []  # what the alias serves while the sync runs (complete answers only)
+    stop = threading.Event()
+
+    def watch() -> None:
+        watcher = OpenSearch(hosts=cluster.urls, timeout=5, max_retries=1)
+        while not stop.wait(0.2):
+            try:
+                answer = watcher.count(index=alias)
+            except Exception:  # a node is down: no answer is no evidence
+                continue
+            if not answer["_shards"]["failed"]:
+                counts.append(answer["count"])
+        watcher.close()
+
+    watching = threading.Thread(target=watch, daemon=True)
+    watching.start()
+    with FaultProxy(cluster.urls[0], [slow_bulks(0.05)], fallbacks=cluster.urls[1:]) as proxy:
+        run = Background(
+            {**env, "OPENSEARCH_URL": proxy.url},
+            "sync", "--alias", alias, "--batch-docs", "20", "--timeout", "10", "--max-retries", "4",
+        )  # fmt: skip
+        try:
+            run.wait_for(rf"sync: run {target} listing \d+: 200 upserted", timeout=120)
+            victim = {c["prirep"]: c["node"] for c in client.cat.shards(index=index, format="json")}["p"]
+            cluster.kill(victim)
+            done = run.finish(180)
+        finally:
+            run.kill()
+            stop.set()
+            watching.join(10)
+    print(f"killed {victim} (primary of {index}) mid-sync: exit {done.code}: {done.last_line}")
+
+    if done.code:
+        assert done.code in (1, 2), done.err
+        assert done.last_line.startswith("indexer: error: ") and "Traceback" not in done.err, done.err
+    else:
+        assert "sync: OK" in done.out
+    assert alias_targets(client, alias) == [index]  # a sync never moves the alias
+    assert counts and set(counts) == {served}, sorted(set(counts))  # never an answer missing a document
+
+    cluster.restart_and_wait_green(client)
+    _, run_id, last_id = checkpoint(ledger_db, alias)
+    second = indexer(env, "sync", "--alias", alias, "--quiet", timeout=180)
+    assert second.code == 0, second.out + second.err
+    if done.code:
+        start = f"run {run_id}" + (f" listing {last_id}" if last_id is not None else "")
+        assert f"from       {start} (checkpoint)" in second.out
+    assert checkpoint(ledger_db, alias) == (index, target, None)
+    # each change acknowledged exactly once across the two runs (a batch re-sent is not counted twice)
+    runs = rows(
+        ledger_db,
+        f"select status, upserted, deleted, skipped from {RUNS} where alias = %s and command = 'sync' order by sync_id",
+        (alias,),
+    )
+    assert len(runs) == 2 and runs[1][0] == "ok" and runs[0][0] == ("failed" if done.code else "ok"), runs
+    assert sum(r[1] + r[2] + r[3] for r in runs) == changed, runs
+    assert_alias_equals_tables(client, alias, ledger_db)  # every document, and the ledger's version of each
+    check = indexer(env, "validate", "--alias", alias, "--sample", "50", timeout=180)
+    assert check.code == 0, check.out + check.err

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import threading
 import time
 from collections.abc import Iterator
 
@@ -18,7 +19,7 @@ import pytest
 import test_indexer_helpers as helpers
 from conftest import build, load_monolith, pg_env, publish, scratch_database
 from opensearchpy import OpenSearch
-from test_indexer_helpers import Background, FaultProxy, alias_targets, index_meta, indexer, slow_bulks
+from test_indexer_helpers import Background, FaultProxy, Rule, alias_targets, index_meta, indexer, slow_bulks
 
 from indexer.config import load_config
 from indexer.lock import LOCK_INDEX
@@ -352,3 +353,197 @@ def test_reindex_without_a_publish_ledger_still_works(opensearch_url, opensearch
             assert refused.code == 2 and len(refused.err.strip().splitlines()) == 1, refused.err
         finally:
             client.delete(index=LOCK_INDEX, id=opensearch_alias, ignore=[404], refresh=True)
+
+
+def live_c2c_ids(settings: PgSettings, n: int) -> list[int]:
+    """n C2C listings the service holds now, from the ledger (earlier tests deleted some)."""
+    found = rows(
+        settings,
+        f"select listing_id from {LEDGER} where source_type = 'c2c' and deleted_run is null"
+        " and listing_id between 260 and 100000 order by listing_id limit %s",
+        (n,),
+    )
+    assert len(found) == n
+    return [r[0] for r in found]
+
+
+def test_a_sync_while_a_reindex_holds_the_lock_exits_at_once_and_loses_nothing(
+    sync_db, env, alias, client, run_dbt, opensearch_url
+):
+    reindex(env, alias)
+    ids = live_c2c_ids(sync_db, 2)
+    execute(
+        sync_db,
+        f"update monolith.c2c_listings set title = 'published during the locked reindex' where id in {tuple(ids)}",
+    )
+    build(run_dbt, sync_db)  # staged now, published while the reindex loads
+    before = scalar(sync_db, "select max(run_id) from public_migration.publish_runs")
+    with FaultProxy(opensearch_url, [slow_bulks(0.5)]) as proxy:
+        slow = Background(
+            {**env, "OPENSEARCH_URL": proxy.url},
+            "reindex", "--alias", alias, "--batch-docs", "25", "--senders", "1", "--sample", "50",
+        )  # fmt: skip
+        try:
+            slow.wait_for(r"\d+ listings -> ")
+            publish(sync_db)
+            refused = indexer(env, "sync", "--alias", alias)
+            still_loading = slow.proc.poll() is None and not proxy.requests("POST", "_aliases")
+            done = slow.finish()
+        finally:
+            slow.kill()
+    assert still_loading  # the sync was refused while the reindex held the lock, before it moved the alias
+    assert refused.code == 2 and refused.seconds < 15, refused.err
+    [line] = refused.err.strip().splitlines()
+    assert line.startswith("indexer: error: ") and "is locked by `reindex` on " in line
+    assert f" pid {slow.proc.pid} " in line and f"building {alias}_" in line
+    # the refused sync wrote nothing and recorded no run
+    runs = rows(sync_db, f"select command, status from {RUNS} where alias = %s order by sync_id", (alias,))
+    assert runs == [("reindex catch-up", "ok"), ("reindex catch-up", "ok")]
+
+    assert done.code == 0, done.out + done.err
+    assert f"caught up from publish run {before} to {before + 1}" in done.out
+    after = indexer(env, "sync", "--alias", alias)
+    assert after.code == 0, after.out + after.err
+    for listing_id in ids:
+        assert client.get(index=alias, id=listing_id)["_source"]["title"] == "published during the locked reindex"
+    assert_alias_equals_tables(client, alias, sync_db)
+    validate = indexer(env, "validate", "--alias", alias)
+    assert validate.code == 0, validate.out + validate.err
+
+
+def test_the_loader_writing_an_older_version_after_a_newer_one_is_skipped_and_the_newest_stays(
+    sync_db, env, alias, client, run_dbt, opensearch_url
+):
+    """A real interleaving in the loading index: another writer puts listing X's newest state
+    (publish run R+1) there first, then the reindex's loader writes X at its snapshot's older
+    version: OpenSearch refuses it (409), the load counts it as skipped, the newest stays.
+
+    X's change is one the search document does not show (the monolith's location text: the
+    ledger's version moves, the document does not), so the new index still validates against
+    the reindex's snapshot; Y's title change (same run) reaches the index by the catch-up."""
+    reindex(env, alias)
+    x, y = live_c2c_ids(sync_db, 2)
+    execute(
+        sync_db,
+        f"update monolith.c2c_listings set location = coalesce(location, '') || ' (moved)' where id = {x}",
+        f"update monolith.c2c_listings set title = 'newer title, by the catch-up' where id = {y}",
+    )
+    build(run_dbt, sync_db)
+    before = scalar(sync_db, "select max(run_id) from public_migration.publish_runs")
+    old_version = scalar(sync_db, f"select version from {LEDGER} where listing_id = %s", (x,))
+    x_document = scalar(sync_db, f"select document::text from {VIEW} where id = %s", (x,)).encode()
+
+    gate = threading.Event()  # the loader's bulk requests wait here until X's newer state is in
+    hold = Rule("POST", r"\.loading/_bulk", lambda method, path: gate.wait(60), times=None)
+    with FaultProxy(opensearch_url, [hold]) as proxy:
+        slow = Background(
+            {**env, "OPENSEARCH_URL": proxy.url}, "reindex", "--alias", alias, "--batch-docs", "50", "--sample", "50"
+        )
+        try:
+            index = slow.wait_for(rf"-> ({alias}_\w+) ").group(1)  # its snapshot is taken
+            publish(sync_db)
+            assert scalar(sync_db, f"select version from {LEDGER} where listing_id = %s", (x,)) == before + 1
+            assert scalar(sync_db, f"select document::text from {VIEW} where id = %s", (x,)).encode() == x_document
+            config = load_config({**env, "OPENSEARCH_URL": opensearch_url})
+            writer = Writer(make_client(config.opensearch), config, RetryPolicy(max_retries=1), f"{index}.loading")
+            rejected = Rejected()
+            first = writer.send([Change(x, before + 1, x_document)], rejected)
+            assert (first.upserted, rejected.total) == (1, 0)
+            deadline = time.monotonic() + 30
+            while not proxy.requests("POST", r"\.loading/_bulk"):  # the loader is at the gate
+                assert time.monotonic() < deadline and slow.proc.poll() is None, slow.err
+                time.sleep(0.05)
+            gate.set()
+            done = slow.finish()
+        finally:
+            gate.set()
+            slow.kill()
+    assert done.code == 0, done.out + done.err
+    assert line_of(done.out, "documents").endswith("skipped 1 (a newer version was already there)"), done.out
+    assert f"caught up from publish run {before} to {before + 1}: 2 upserted" in done.out
+    assert alias_targets(client, alias) == [index]
+    newest = client.get(index=alias, id=x)
+    assert old_version < before + 1 and newest["_version"] == before + 1
+    assert client.get(index=alias, id=y)["_source"]["title"] == "newer title, by the catch-up"
+    assert_alias_equals_tables(client, alias, sync_db)
+    validate = indexer(env, "validate", "--alias", alias)
+    assert validate.code == 0, validate.out + validate.err
+
+
+def test_sync_writes_wait_for_active_shards_and_fail_clearly_when_copies_are_missing(sync_db, env, alias, client):
+    reindex(env, alias)
+    [index] = alias_targets(client, alias)
+    # one replica on a single node: it can never be allocated, so `all` active copies never are
+    client.indices.put_settings(index=index, body={"index": {"number_of_replicas": 1}})
+    execute(sync_db, f"update {CHECKPOINTS} set run_id = 0, last_listing_id = null where alias = '{alias}'")
+    writes = client.indices.stats(index=index)["_all"]["primaries"]["indexing"]["index_total"]
+
+    waiting = indexer(env, "sync", "--alias", alias, "--timeout", "2", "--max-retries", "1", "--quiet")
+    assert waiting.code == 2 and waiting.seconds < 30, waiting.out + waiting.err
+    [line] = waiting.err.strip().splitlines()
+    assert line.startswith("indexer: error: ") and "(after 1 retries)" in line, line
+    assert client.indices.stats(index=index)["_all"]["primaries"]["indexing"]["index_total"] == writes
+    assert checkpoint(sync_db, alias) == (index, 0, None)  # nothing acknowledged, nothing skipped
+    assert rows(sync_db, f"select status from {RUNS} where alias = %s order by sync_id desc limit 1", (alias,)) == [
+        ("failed",)
+    ]
+
+    # asking for one active copy (the primary) writes, under-replicated, and catches up
+    one = indexer(env, "sync", "--alias", alias, "--wait-for-active-shards", "1", "--quiet")
+    assert one.code == 0, one.out + one.err
+    assert int(line_of(one.out, "upserted").split()[1]) > 0
+    assert_alias_equals_tables(client, alias, sync_db)
+
+
+SOFT = ["--vars", "{soft_delete_column: is_deleted, soft_delete_time_column: deleted_at}"]
+SERVICE_OWN, SERVICE_DELETED = 8_000_000_000_001, 8_000_000_000_002
+
+
+def test_a_listing_the_service_wrote_itself_is_indexed_at_version_0_and_a_soft_deleted_one_is_not(
+    run_dbt, opensearch_url, opensearch_alias, client
+):
+    with scratch_database() as db:
+        load_monolith(db, c2c=20, b2c=5, dirty=False)
+        build(run_dbt, db, *SOFT)
+        publish(db)
+        execute(
+            db,
+            "insert into public.listings (id, user_id, category_id, title, price, status) values"
+            f" ({SERVICE_OWN}, 1, 1, 'written by the service', 5, 'active')",
+            f"insert into public.listing_images (listing_id, url, is_primary) values ({SERVICE_OWN},"
+            " 'https://service/own.jpg', true)",
+            "insert into public.listings (id, user_id, category_id, title, price, is_deleted, deleted_at) values"
+            f" ({SERVICE_DELETED}, 1, 1, 'deleted by the service', 5, true, now())",
+        )
+        env = _env(db, opensearch_url)
+        alias = opensearch_alias
+        try:
+            reindex(env, alias)
+            own = client.get(index=alias, id=SERVICE_OWN)
+            assert own["_version"] == 0 and own["_source"]["title"] == "written by the service"
+            assert [i["url"] for i in own["_source"]["images"]] == ["https://service/own.jpg"]
+            assert not client.exists(index=alias, id=SERVICE_DELETED)
+            assert_alias_equals_tables(client, alias, db)
+
+            # a catch-up: publish soft-deletes a migrated listing and changes another; sync applies it
+            execute(
+                db,
+                "delete from monolith.c2c_images where listing_id = 2",
+                "delete from monolith.c2c_listings where id = 2",
+                "update monolith.c2c_listings set title = 'changed beside the service''s own' where id = 3",
+            )
+            build(run_dbt, db, *SOFT)
+            publish(db)
+            assert scalar(db, "select is_deleted from public.listings where id = 2") is True
+            run = indexer(env, "sync", "--alias", alias)
+            assert run.code == 0, run.out + run.err
+            assert (line_of(run.out, "upserted").split()[1], line_of(run.out, "deleted").split()[1]) == ("1", "1")
+            assert not client.exists(index=alias, id=2)
+            after = client.get(index=alias, id=SERVICE_OWN)  # untouched by the sync
+            assert (after["_version"], after["_seq_no"], after["_source"]) == (0, own["_seq_no"], own["_source"])
+            assert not client.exists(index=alias, id=SERVICE_DELETED)
+            assert_alias_equals_tables(client, alias, db)
+            validate = indexer(env, "validate", "--alias", alias)
+            assert validate.code == 0, validate.out + validate.err
+        finally:
+            client.delete(index=LOCK_INDEX, id=alias, ignore=[404], refresh=True)
