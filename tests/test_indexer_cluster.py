@@ -179,7 +179,7 @@ def assert_clear(run, alias: str, client: OpenSearch, before: list[str]) -> None
     if run.code == 0:
         return
     assert run.code in (1, 2), run.err
-    assert run.last_line.startswith("indexer: error: ") and "Traceback" not in run.err, run.err
+    assert re.match(r"listings-indexer \w+: error: ", run.last_line) and "Traceback" not in run.err, run.err
     assert alias_targets(client, alias) == before
 
 
@@ -272,7 +272,10 @@ def test_replicas_that_do_not_allocate_never_get_the_alias(env, alias, client, c
 
     assert hook.hits == 1
     assert run.code == 2, run.out + run.err
-    assert run.last_line.startswith("indexer: error: the 1 replica(s) of ") and "alias not moved" in run.last_line
+    assert (
+        run.last_line.startswith("listings-indexer reindex: error: the 1 replica(s) of ")
+        and "alias not moved" in run.last_line
+    )
     assert "health yellow" in run.last_line and "1 unassigned" in run.last_line
     assert alias_targets(client, alias) == before
 
@@ -346,7 +349,7 @@ def test_the_node_holding_the_primary_killed_mid_sync(run_dbt, ledger_db, client
 
     if done.code:
         assert done.code in (1, 2), done.err
-        assert done.last_line.startswith("indexer: error: ") and "Traceback" not in done.err, done.err
+        assert re.match(r"listings-indexer \w+: error: ", done.last_line) and "Traceback" not in done.err, done.err
     else:
         assert "sync: OK" in done.out
     assert alias_targets(client, alias) == [index]  # a sync never moves the alias

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import threading
 import time
@@ -394,7 +395,7 @@ def test_a_sync_while_a_reindex_holds_the_lock_exits_at_once_and_loses_nothing(
     assert still_loading  # the sync was refused while the reindex held the lock, before it moved the alias
     assert refused.code == 2 and refused.seconds < 15, refused.err
     [line] = refused.err.strip().splitlines()
-    assert line.startswith("indexer: error: ") and "is locked by `reindex` on " in line
+    assert re.match(r"listings-indexer \w+: error: ", line) and "is locked by `reindex` on " in line
     assert f" pid {slow.proc.pid} " in line and f"building {alias}_" in line
     # the refused sync wrote nothing and recorded no run
     runs = rows(sync_db, f"select command, status from {RUNS} where alias = %s order by sync_id", (alias,))
@@ -481,7 +482,7 @@ def test_sync_writes_wait_for_active_shards_and_fail_clearly_when_copies_are_mis
     waiting = indexer(env, "sync", "--alias", alias, "--timeout", "2", "--max-retries", "1", "--quiet")
     assert waiting.code == 2 and waiting.seconds < 30, waiting.out + waiting.err
     [line] = waiting.err.strip().splitlines()
-    assert line.startswith("indexer: error: ") and "(after 1 retries)" in line, line
+    assert re.match(r"listings-indexer \w+: error: ", line) and "(after 1 retries)" in line, line
     assert client.indices.stats(index=index)["_all"]["primaries"]["indexing"]["index_total"] == writes
     assert checkpoint(sync_db, alias) == (index, 0, None)  # nothing acknowledged, nothing skipped
     assert rows(sync_db, f"select status from {RUNS} where alias = %s order by sync_id desc limit 1", (alias,)) == [
