@@ -34,16 +34,8 @@ from listings_common.errors import ConfigError
 
 docs_db = helpers.docs_db
 idx_env = helpers.idx_env
+served = helpers.served
 FAST = ("--quiet", "--sample", "20")
-
-
-@pytest.fixture
-def served(idx_env, alias, client) -> str:
-    """A first good reindex: the index the alias serves before the faulty run."""
-    run = indexer(idx_env, "reindex", "--alias", alias, *FAST)
-    assert run.code == 0, run.err
-    [index] = alias_targets(client, alias)
-    return index
 
 
 def via(env: dict[str, str], proxy: FaultProxy, *args: str, timeout: float = 120) -> helpers.Run:

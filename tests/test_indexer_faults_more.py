@@ -36,6 +36,7 @@ from listings_common.pg import PgSettings
 
 docs_db = helpers.docs_db
 idx_env = helpers.idx_env
+served = helpers.served
 
 FAST = ("--quiet", "--sample", "20", "--batch-docs", "500")
 SHORT = ("--timeout", "1")
@@ -90,14 +91,6 @@ def leftover(client: OpenSearch, alias: str) -> str:
     name = f"{alias}_20000101t000000z"
     client.indices.create(index=name, body={"mappings": {"_meta": {"indexer": {"alias": alias, "state": "loading"}}}})
     return name
-
-
-@pytest.fixture
-def served(idx_env, alias, client) -> str:
-    run = indexer(idx_env, "reindex", "--alias", alias, *FAST)
-    assert run.code == 0, run.err
-    [index] = alias_targets(client, alias)
-    return index
 
 
 @pytest.mark.parametrize("fault", ["timeout", "reset", "html"])

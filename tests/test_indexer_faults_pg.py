@@ -27,6 +27,7 @@ from listings_common.pg import PgSettings
 
 docs_db = helpers.docs_db
 idx_env = helpers.idx_env
+served = helpers.served
 
 FAST = ("--quiet", "--sample", "20")
 CHECKPOINTS = "public_migration.index_sync_checkpoints"
@@ -60,14 +61,6 @@ def lock_free(client: OpenSearch, alias: str) -> bool:
 def rows(settings: PgSettings, query: str, params: tuple = ()) -> list[tuple]:
     with settings.connect(autocommit=True) as conn:
         return conn.execute(query, params).fetchall()
-
-
-@pytest.fixture
-def served(idx_env, alias, client) -> str:
-    run = indexer(idx_env, "reindex", "--alias", alias, *FAST)
-    assert run.code == 0, run.err
-    [index] = alias_targets(client, alias)
-    return index
 
 
 def test_reindex_whose_backend_is_terminated_mid_stream_fails_in_one_line_and_leaves_the_alias(

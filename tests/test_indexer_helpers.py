@@ -63,6 +63,15 @@ def idx_env(docs_db: PgSettings, opensearch_url: str) -> dict[str, str]:
     return {**env, **pg_env(docs_db), "OPENSEARCH_URL": opensearch_url, "LISTINGS_SCHEMA": "public", "PGTZ": "UTC"}
 
 
+@pytest.fixture
+def served(idx_env: dict[str, str], alias: str, client: OpenSearch) -> str:
+    """A first good reindex: the index the alias serves before the faulty run."""
+    run = indexer(idx_env, "reindex", "--alias", alias, "--quiet", "--sample", "20")
+    assert run.code == 0, run.err
+    [index] = alias_targets(client, alias)
+    return index
+
+
 @dataclass
 class Run:
     code: int

@@ -8,6 +8,7 @@ its own rows, carry the monolith's values exactly, and catch up on re-runs.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -85,11 +86,11 @@ def service_state(settings: PgSettings) -> dict:
 
 
 @contextmanager
-def publish_waiting_on_a_row_lock(db: PgSettings) -> Iterator[subprocess.Popen]:
-    """A publish midway: the service holds a row lock publish needs, so publish has written its ledger
-    row, its deletes and inserts, and waits (up to 60 s). Yields the process; the lock goes on exit."""
+def publish_waiting_on(db: PgSettings, blocking: str) -> Iterator[subprocess.Popen]:
+    """A publish midway: another session ran `blocking` (and holds what it locked), so publish waits
+    on that lock (up to 60 s). Yields the process; the lock goes on exit."""
     with db.connect() as blocker:
-        blocker.execute("select * from public.listings where id = 3 for update")
+        blocker.execute(blocking)
         proc = subprocess.Popen(
             [sys.executable, "-m", "migration", "publish", "--lock-timeout", "60s"],
             cwd=ROOT, env={**os.environ, **pg_env(db)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -102,12 +103,18 @@ def publish_waiting_on_a_row_lock(db: PgSettings) -> Iterator[subprocess.Popen]:
         ):
             if time.monotonic() > deadline or proc.poll() is not None:
                 proc.kill()
-                raise AssertionError(f"publish never reached the service's row lock: {proc.communicate()}")
+                raise AssertionError(f"publish never reached the lock of {blocking!r}: {proc.communicate()}")
             time.sleep(0.1)
         try:
             yield proc
         finally:
             blocker.rollback()
+
+
+def publish_waiting_on_a_row_lock(db: PgSettings) -> contextlib.AbstractContextManager[subprocess.Popen]:
+    """Publish in its write transaction: the ledger row, deletes and inserts written, waiting to
+    update a listing the service holds a row lock on."""
+    return publish_waiting_on(db, "select * from public.listings where id = 3 for update")
 
 
 def table_digest(settings: PgSettings) -> str:
@@ -499,26 +506,12 @@ def test_the_diff_holds_no_lock_on_the_service_tables_between_its_reads(run_dbt,
         execute(db, "update monolith.c2c_listings set title = 'changed for the diff' where id < 5")
         build(run_dbt, db)
         digest = table_digest(db)
-        with db.connect() as ledger_lock:
-            # publish's diff reads the service's listings, then waits here for the ledger's images
-            ledger_lock.execute("lock table public_migration.published_images in access exclusive mode")
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "migration", "publish", "--lock-timeout", "60s"],
-                cwd=ROOT, env={**os.environ, **pg_env(db)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            )  # fmt: skip
-            deadline = time.monotonic() + 30
-            while not scalar(
-                db,
-                "select count(*) from pg_locks where relation = 'public_migration.published_images'::regclass"
-                " and not granted",
-            ):
-                assert time.monotonic() < deadline and proc.poll() is None, "publish never reached the ledger"
-                time.sleep(0.1)
-            # the service's own migration takes its tables at once: publish holds nothing on them meanwhile
-            with psycopg.connect(**libpq_params(db)) as service:
-                service.execute("lock table public.listings, public.listing_images, public.listing_locations nowait")
-                service.rollback()
-            ledger_lock.rollback()
+        # publish's diff reads the service's listings, then waits for the ledger's images; meanwhile
+        # the service's own migration takes its tables at once: publish holds nothing on them
+        ledger = "lock table public_migration.published_images in access exclusive mode"
+        with publish_waiting_on(db, ledger) as proc, psycopg.connect(**libpq_params(db)) as service:
+            service.execute("lock table public.listings, public.listing_images, public.listing_locations nowait")
+            service.rollback()
         _, stderr = proc.communicate(timeout=60)
         assert proc.returncode == 0, stderr
         assert table_digest(db) != digest
