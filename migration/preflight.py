@@ -110,6 +110,8 @@ def _check_service(conn: psycopg.Connection, schema: str, check) -> None:
     if missing_tables:
         return
     lacking = []
+    if not conn.execute("select has_schema_privilege(%s, 'USAGE')", (schema,)).fetchone()[0]:
+        lacking.append(f"USAGE on schema {schema}")
     for table in SERVICE_TABLES:
         name = f'"{schema}"."{table}"'
         lacking += [
