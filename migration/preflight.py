@@ -97,6 +97,12 @@ def run(pg: PgSettings, settings: project.ProjectSettings, out=print) -> bool:
 
 def _check_service(conn: psycopg.Connection, schema: str, check) -> None:
     """The microservice's tables exist, and this role may do what publish does to them."""
+    if not conn.execute("select has_schema_privilege(%s, 'USAGE')", (schema,)).fetchone()[0]:
+        check(
+            False,
+            f"this role has the privileges publish needs on the service's tables (missing: USAGE on schema {schema})",
+        )
+        return
     missing_tables = [
         t
         for t in SERVICE_TABLES
@@ -110,8 +116,6 @@ def _check_service(conn: psycopg.Connection, schema: str, check) -> None:
     if missing_tables:
         return
     lacking = []
-    if not conn.execute("select has_schema_privilege(%s, 'USAGE')", (schema,)).fetchone()[0]:
-        lacking.append(f"USAGE on schema {schema}")
     for table in SERVICE_TABLES:
         name = f'"{schema}"."{table}"'
         lacking += [

@@ -37,7 +37,6 @@ def test_preflight_names_the_privileges_publish_lacks(scratch_db):
         conn.execute("create role preflight_reader login password 'preflight-reader-pw'")
         conn.execute("grant select on all tables in schema public, monolith to preflight_reader")
         conn.execute("grant usage on schema monolith to preflight_reader")
-        conn.execute("revoke usage on schema public from public")
     try:
         result = migration_cli(
             scratch_db, "preflight", env={"PGUSER": "preflight_reader", "PGPASSWORD": "preflight-reader-pw"}
@@ -47,7 +46,15 @@ def test_preflight_names_the_privileges_publish_lacks(scratch_db):
         assert line.startswith("✗")
         assert "INSERT on public.listings" in line and "DELETE on public.listing_images" in line
         assert "UPDATE on sequence" in line
-        assert "USAGE on schema public" in line
+        # and without USAGE on the service's schema, that is what it says
+        with scratch_db.connect(autocommit=True) as conn:
+            conn.execute("revoke usage on schema public from public")
+        result = migration_cli(
+            scratch_db, "preflight", env={"PGUSER": "preflight_reader", "PGPASSWORD": "preflight-reader-pw"}
+        )
+        assert result.returncode == 1, result.stderr
+        line = next(x for x in result.stdout.splitlines() if "privileges publish needs" in x)
+        assert line.startswith("✗") and "USAGE on schema public" in line
     finally:
         with scratch_db.connect(autocommit=True) as conn:
             conn.execute("reassign owned by preflight_reader to current_user")
