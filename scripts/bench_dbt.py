@@ -42,13 +42,14 @@ def run_measured(argv: list[str], env: dict[str, str]) -> tuple[float, int, int]
 
 
 def change_one_percent(bench: PgSettings) -> int:
-    """1% of the monolith's listings changed as a live monolith changes them: edits of listings
-    (C2C titles, B2C prices), edits of images only, new listings with images, deleted listings."""
+    """1% of the monolith's listings (at 1M C2C + 500k B2C) changed as a live monolith changes them:
+    edits of listings (C2C titles, B2C prices), edits of images only, new listings with images,
+    deleted listings."""
     # (statement, whether its row count is a count of changed listings)
     statements = [
-        # 0.7%: edited listings
-        ("update monolith.c2c_listings set title = title || ' (edited)' where id % 200 = 0", True),
-        ("update monolith.b2c_products set price = price + 1 where id % 200 = 0", True),
+        # 0.8%: edited listings
+        ("update monolith.c2c_listings set title = title || ' (edited)' where id % 125 = 0", True),
+        ("update monolith.b2c_products set price = price + 1 where id % 125 = 0", True),
         # 0.1%: one image of a listing changed, nothing else
         (
             "update monolith.c2c_images set public_url = public_url || '?v=2'"
