@@ -236,8 +236,14 @@ def _reindex_locked(config: Config, client: OpenSearch, indices: Indices, lock, 
                 loader.wait(2.0)
                 _abandon(cleanup, name, False, reason, err)
             raise
-    pruned = indices.prune(name, previous, config.keep)
+    # The alias is on the new, validated index: what was published while it loaded comes first,
+    # then the old indices go. A prune that fails is a warning: the next reindex prunes them.
     caught_up = index_sync.catch_up(config, client, indices, lock, name, published_run, err)
+    try:
+        pruned = indices.prune(name, previous, config.keep)
+    except OpenSearchError as exc:
+        print(f"reindex: warning: {exc}; the alias is on {name}, the next reindex prunes the rest", file=err)
+        pruned = []
     seconds = time.monotonic() - started
     moved_from = f" (was on {', '.join(previous)})" if previous else " (new alias)"
     print(
