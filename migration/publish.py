@@ -542,20 +542,17 @@ class Publisher:
                 " and not exists (select from gone_listings as l where l.id = g.listing_id)"
             ).format(I=Img)
         )
-        # Inserts: the service's foreign keys and insert triggers apply. In id order (images by listing
-        # and display_order), so a full load leaves the service's tables in the order the documents
-        # view reads them: a listing's images on neighbouring pages (the indexer: docs/benchmarks.md).
+        # Inserts: the service's foreign keys and insert triggers apply.
         self.timed(
             sql.SQL(
                 "insert into {L} ({cols}) select {scols} from {S} as s"
-                " inner join diff_listings as d on d.id = s.id where d.action = 'insert' order by s.id"
+                " inner join diff_listings as d on d.id = s.id where d.action = 'insert'"
             ).format(L=L, cols=cols("listings"), scols=cols("listings", "s"), S=self.staged("listings"))
         )
         self.timed(
             sql.SQL(
                 "insert into {T} ({cols}) select {scols} from {S} as s"
                 " inner join diff_locations as d on d.listing_id = s.listing_id where d.action = 'insert'"
-                " order by s.listing_id"
             ).format(
                 T=Loc, cols=cols("listing_locations"), scols=cols("listing_locations", "s"),
                 S=self.staged("listing_locations"),
@@ -565,7 +562,6 @@ class Publisher:
             sql.SQL(
                 "insert into {T} ({cols}) select {scols} from {S} as s"
                 " inner join diff_images as d on d.id = s.id where d.action = 'insert'"
-                " order by s.listing_id, s.display_order"
             ).format(
                 T=Img, cols=cols("listing_images"), scols=cols("listing_images", "s"), S=self.staged("listing_images")
             )
