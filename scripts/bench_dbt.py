@@ -58,10 +58,20 @@ def change_one_percent(bench: PgSettings) -> int:
         ),
         # 0.1%: new listings, with their images
         ("create temp table new_listings as select * from monolith.c2c_listings where id % 1000 = 1", False),
-        ("update new_listings set id = id + 100000000", False),
+        # new ids above the largest (a --keep-data run adds to the last run's)
+        (
+            "create temp table shift as select (select max(id) from monolith.c2c_listings) as listing,"
+            " (select max(id) from monolith.c2c_images) as image",
+            False,
+        ),
+        ("update new_listings set id = id + (select listing from shift)", False),
         ("insert into monolith.c2c_listings select * from new_listings", True),
         ("create temp table new_images as select * from monolith.c2c_images where listing_id % 1000 = 1", False),
-        ("update new_images set id = id + 1000000000, listing_id = listing_id + 100000000", False),
+        (
+            "update new_images set id = id + (select image from shift),"
+            " listing_id = listing_id + (select listing from shift)",
+            False,
+        ),
         ("insert into monolith.c2c_images select * from new_images", False),
         # 0.1%: deleted listings
         ("delete from monolith.c2c_images where listing_id % 1000 = 2", False),
