@@ -83,6 +83,10 @@ fields as (
     from listings
     left join locations
         on listings.listing_id = locations.listing_id
+    -- ordered here, not only below: row_to_json(fields) keeps this query a subquery,
+    -- and an order by inside it lets PostgreSQL stream documents from the primary
+    -- keys (a merge join) instead of building and sorting them all first
+    order by listings.listing_id
 
 ),
 
