@@ -15,6 +15,7 @@ import signal
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 import test_indexer_helpers as helpers
@@ -118,6 +119,22 @@ def reindex(env: dict[str, str], alias: str, *extra: str) -> helpers.Run:
 
 def line_of(out: str, key: str) -> str:
     return next(line for line in out.splitlines() if line.strip().startswith(key))
+
+
+@contextmanager
+def slowed_reindex(env: dict[str, str], alias: str, opensearch_url: str) -> Iterator[tuple[Background, FaultProxy]]:
+    """A reindex in the background whose bulk requests are slowed (0.5 s each, 25 documents),
+    yielded once it has started loading; killed on exit if it has not finished."""
+    with FaultProxy(opensearch_url, [slow_bulks(0.5)]) as proxy:
+        slow = Background(
+            {**env, "OPENSEARCH_URL": proxy.url},
+            "reindex", "--alias", alias, "--batch-docs", "25", "--senders", "1", "--sample", "50",
+        )  # fmt: skip
+        try:
+            slow.wait_for(r"\d+ listings -> ")
+            yield slow, proxy
+        finally:
+            slow.kill()
 
 
 def test_sync_applies_exactly_what_publish_changed_then_nothing(sync_db, env, alias, client, run_dbt):
@@ -258,19 +275,11 @@ def test_changes_published_while_a_reindex_runs_are_in_the_index_when_it_returns
     )
     build(run_dbt, sync_db)  # staged now, published while the reindex loads
     before = scalar(sync_db, "select max(run_id) from public_migration.publish_runs")
-    with FaultProxy(opensearch_url, [slow_bulks(0.5)]) as proxy:
-        slow = Background(
-            {**env, "OPENSEARCH_URL": proxy.url},
-            "reindex", "--alias", alias, "--batch-docs", "25", "--senders", "1", "--sample", "50",
-        )  # fmt: skip
-        try:
-            slow.wait_for(r"\d+ listings -> ")
-            time.sleep(0.5)
-            publish(sync_db)
-            assert proxy.requests("POST", "_bulk") and slow.proc.poll() is None  # still loading
-            done = slow.finish()
-        finally:
-            slow.kill()
+    with slowed_reindex(env, alias, opensearch_url) as (slow, proxy):
+        time.sleep(0.5)
+        publish(sync_db)
+        assert proxy.requests("POST", "_bulk") and slow.proc.poll() is None  # still loading
+        done = slow.finish()
     assert done.code == 0, done.out + done.err
     assert f"caught up from publish run {before} to {before + 1}" in done.out
     [index] = alias_targets(client, alias)
@@ -379,19 +388,11 @@ def test_a_sync_while_a_reindex_holds_the_lock_exits_at_once_and_loses_nothing(
     )
     build(run_dbt, sync_db)  # staged now, published while the reindex loads
     before = scalar(sync_db, "select max(run_id) from public_migration.publish_runs")
-    with FaultProxy(opensearch_url, [slow_bulks(0.5)]) as proxy:
-        slow = Background(
-            {**env, "OPENSEARCH_URL": proxy.url},
-            "reindex", "--alias", alias, "--batch-docs", "25", "--senders", "1", "--sample", "50",
-        )  # fmt: skip
-        try:
-            slow.wait_for(r"\d+ listings -> ")
-            publish(sync_db)
-            refused = indexer(env, "sync", "--alias", alias)
-            still_loading = slow.proc.poll() is None and not proxy.requests("POST", "_aliases")
-            done = slow.finish()
-        finally:
-            slow.kill()
+    with slowed_reindex(env, alias, opensearch_url) as (slow, proxy):
+        publish(sync_db)
+        refused = indexer(env, "sync", "--alias", alias)
+        still_loading = slow.proc.poll() is None and not proxy.requests("POST", "_aliases")
+        done = slow.finish()
     assert still_loading  # the sync was refused while the reindex held the lock, before it moved the alias
     assert refused.code == 2 and refused.seconds < 15, refused.err
     [line] = refused.err.strip().splitlines()
